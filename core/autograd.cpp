@@ -1,0 +1,80 @@
+#include "core/autograd.h"
+
+#include <unordered_set>
+
+#include "core/elementwise.h"
+
+namespace lpt {
+
+namespace {
+thread_local bool t_grad_enabled = true;
+}
+
+bool grad_enabled() { return t_grad_enabled; }
+NoGradGuard::NoGradGuard() : previous_(t_grad_enabled) { t_grad_enabled = false; }
+NoGradGuard::~NoGradGuard() { t_grad_enabled = previous_; }
+
+Variable::Variable(Tensor data, bool requires_grad, std::string name)
+    : impl_(std::make_shared<VariableImpl>()) {
+  impl_->data = std::move(data);
+  impl_->requires_grad = requires_grad;
+  impl_->name = std::move(name);
+}
+
+void Variable::accumulate_grad(const Tensor& g) {
+  LPT_CHECK(g.shape() == shape(), "backward: gradient of shape ", shape_str(g.shape()), " for tensor '",
+            name(), "' of shape ", shape_str(shape()));
+  if (!impl_->grad.defined()) {
+    impl_->grad = g;
+  } else {
+    impl_->grad = add(impl_->grad, g);
+  }
+}
+
+Variable make_result(Tensor data, const char* op, std::vector<Variable> inputs, BackwardFn backward) {
+  Variable out(std::move(data));
+  if (!grad_enabled()) return out;
+  bool any = false;
+  for (const Variable& v : inputs) any = any || v.requires_grad();
+  if (!any) return out;
+  out.impl()->requires_grad = true;
+  out.impl()->node = std::make_shared<GradNode>(GradNode{op, std::move(inputs), std::move(backward)});
+  return out;
+}
+
+void Variable::backward() {
+  LPT_CHECK(impl_->data.numel() == 1, "backward: called without a gradient on tensor ",
+            impl_->data.describe(), "; only one-element outputs get the implicit seed 1");
+  backward(Tensor::full(shape(), 1.0f));
+}
+
+void Variable::backward(const Tensor& grad_output) {
+  LPT_CHECK(requires_grad(), "backward: the output does not require a gradient (no parameter reaches it, or "
+            "it was computed under NoGradGuard)");
+  // Reverse topological order by iterative depth-first search (graphs can be thousands deep).
+  std::vector<VariableImpl*> order;
+  std::unordered_set<VariableImpl*> seen;
+  std::vector<std::pair<VariableImpl*, size_t>> stack{{impl_.get(), 0}};
+  seen.insert(impl_.get());
+  while (!stack.empty()) {
+    auto& [v, next] = stack.back();
+    if (v->node && next < v->node->inputs.size()) {
+      VariableImpl* in = v->node->inputs[next++].impl();
+      if (in->requires_grad && seen.insert(in).second) stack.push_back({in, 0});
+    } else {
+      order.push_back(v);
+      stack.pop_back();
+    }
+  }
+  accumulate_grad(grad_output);
+  for (auto it = order.rbegin(); it != order.rend(); ++it) {
+    VariableImpl* v = *it;
+    if (!v->node) continue;
+    // Free the graph as we go: the node's saved state and this intermediate gradient are done.
+    std::shared_ptr<GradNode> node = std::move(v->node);
+    Tensor grad = std::move(v->grad);
+    if (grad.defined()) node->backward(node->inputs, grad);
+  }
+}
+
+}  // namespace lpt

@@ -1,0 +1,63 @@
+#include "core/elementwise.h"
+
+#include <cmath>
+
+namespace lpt {
+
+Tensor like_layout(const Tensor& b, const Tensor& a) {
+  if (b.strides() == a.strides()) return b;
+  Tensor t = Tensor::empty_like(a);
+  t.copy_from(b);
+  return t;
+}
+
+Tensor add(const Tensor& a, const Tensor& b) {
+  LPT_CHECK(a.shape() == b.shape(), "add: shapes ", shape_str(a.shape()), " and ", shape_str(b.shape()),
+            " differ");
+  const Tensor bb = like_layout(b, a.is_dense() ? a : a.contiguous());
+  const Tensor aa = a.is_dense() ? a : a.contiguous();
+  Tensor out = Tensor::empty_like(aa);
+  const float* pa = aa.data<float>();
+  const float* pb = bb.data<float>();
+  float* po = out.data<float>();
+  const int64_t n = out.numel();
+#pragma omp parallel for simd schedule(static)
+  for (int64_t i = 0; i < n; ++i) po[i] = pa[i] + pb[i];
+  return out;
+}
+
+void add_inplace(Tensor& a, const Tensor& b) {
+  LPT_CHECK(a.shape() == b.shape(), "add_inplace: shapes ", shape_str(a.shape()), " and ",
+            shape_str(b.shape()), " differ");
+  LPT_CHECK(a.is_dense(), "add_inplace: destination ", a.describe(), " is not dense");
+  const Tensor bb = like_layout(b, a);
+  float* pa = a.data<float>();
+  const float* pb = bb.data<float>();
+  const int64_t n = a.numel();
+#pragma omp parallel for simd schedule(static)
+  for (int64_t i = 0; i < n; ++i) pa[i] += pb[i];
+}
+
+void scale_inplace(Tensor& a, float s) {
+  LPT_CHECK(a.is_dense(), "scale_inplace: tensor ", a.describe(), " is not dense");
+  float* pa = a.data<float>();
+  const int64_t n = a.numel();
+#pragma omp parallel for simd schedule(static)
+  for (int64_t i = 0; i < n; ++i) pa[i] *= s;
+}
+
+FiniteMax finite_max_abs(const Tensor& t) {
+  const Tensor d = t.is_dense() ? t : t.contiguous();
+  const float* p = d.data<float>();
+  const int64_t n = d.numel();
+  float m = 0.0f;
+  int bad = 0;
+#pragma omp parallel for simd schedule(static) reduction(max : m) reduction(| : bad)
+  for (int64_t i = 0; i < n; ++i) {
+    bad |= !std::isfinite(p[i]);
+    m = std::fmax(m, std::fabs(p[i]));
+  }
+  return {bad == 0, m};
+}
+
+}  // namespace lpt

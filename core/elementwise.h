@@ -1,0 +1,20 @@
+#pragma once
+// Elementwise arithmetic on whole tensors, parallel with OpenMP and vectorised by the compiler.
+// Results take the layout of the first operand; a second operand in another layout is reordered.
+#include "core/tensor.h"
+
+namespace lpt {
+
+Tensor add(const Tensor& a, const Tensor& b);  // a + b
+void add_inplace(Tensor& a, const Tensor& b);   // a += b
+void scale_inplace(Tensor& a, float s);         // a *= s
+// b in a's layout (no copy when it already is).
+Tensor like_layout(const Tensor& b, const Tensor& a);
+// The largest |x| and whether all values are finite, in one pass.
+struct FiniteMax {
+  bool finite;
+  float max_abs;
+};
+FiniteMax finite_max_abs(const Tensor& t);
+
+}  // namespace lpt

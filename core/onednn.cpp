@@ -1,0 +1,121 @@
+#include "core/onednn.h"
+
+#include <sstream>
+
+namespace lpt::onednn {
+
+dnnl::engine& engine() {
+  static dnnl::engine e(dnnl::engine::kind::cpu, 0);
+  return e;
+}
+
+dnnl::stream& stream() {
+  static dnnl::stream s(engine());
+  return s;
+}
+
+dnnl::memory::dims dims_of(const Shape& s) { return dnnl::memory::dims(s.begin(), s.end()); }
+
+static dt dt_of(DType t) {
+  switch (t) {
+    case DType::f32: return dt::f32;
+    case DType::bf16: return dt::bf16;
+    case DType::s8: return dt::s8;
+    case DType::u8: return dt::u8;
+    case DType::s32: return dt::s32;
+    default: fail("oneDNN has no data type for ", dtype_name(t));
+  }
+}
+
+dnnl::memory::desc desc_of(const Tensor& t) {
+  return dnnl::memory::desc(dims_of(t.shape()), dt_of(t.dtype()), dims_of(t.strides()));
+}
+
+dnnl::memory wrap(const Tensor& t) { return dnnl::memory(desc_of(t), engine(), t.raw_data()); }
+
+Tensor tensor_for(const dnnl::memory::desc& md, const Shape& logical_shape) {
+  // Blocked layouts may pad channels (e.g. 3 -> 16), so size storage by the descriptor.
+  const size_t elems = md.get_size() / sizeof(float);
+  Tensor storage = Tensor::empty({int64_t(elems)});
+  if (int64_t(elems) == shape_numel(logical_shape)) return storage.view(logical_shape);
+  return storage;
+}
+
+dnnl::memory wrap_as(const Tensor& t, const dnnl::memory::desc& md) {
+  LPT_CHECK(t.nbytes() >= md.get_size(), "oneDNN: tensor ", t.describe(),
+            " is smaller than its descriptor (", md.get_size(), " bytes)");
+  return dnnl::memory(md, engine(), t.raw_data());
+}
+
+std::string desc_key(const dnnl::memory::desc& md) {
+  // oneDNN 2.x layout: dnnl_memory_desc_t with format_desc.blocking.
+  const dnnl_memory_desc_t& d = md.data;
+  std::ostringstream os;
+  os << "t" << int(d.data_type) << "k" << int(d.format_kind) << "d";
+  for (int i = 0; i < d.ndims; ++i) os << d.dims[i] << ',';
+  if (d.format_kind == dnnl_blocked) {
+    const auto& b = d.format_desc.blocking;
+    os << "s";
+    for (int i = 0; i < d.ndims; ++i) os << b.strides[i] << ',';
+    os << "b";
+    for (int i = 0; i < b.inner_nblks; ++i) os << b.inner_idxs[i] << ':' << b.inner_blks[i] << ',';
+  }
+  return os.str();
+}
+
+void reorder(const dnnl::memory& src, const dnnl::memory& dst) {
+  const auto sd = src.get_desc(), dd = dst.get_desc();
+  auto r = PrimitiveCache::get<dnnl::reorder>("reorder " + desc_key(sd) + " -> " + desc_key(dd), [&] {
+    dnnl::reorder::primitive_desc pd(engine(), sd, engine(), dd);
+    record_impl("reorder " + desc_key(sd) + " -> " + desc_key(dd), impl_name(pd));
+    return dnnl::reorder(pd);
+  });
+  r->execute(stream(), {{DNNL_ARG_FROM, src}, {DNNL_ARG_TO, dst}});
+}
+
+dnnl::memory as_desc(const dnnl::memory& have, const dnnl::memory::desc& want) {
+  if (have.get_desc() == want) return have;
+  dnnl::memory out(want, engine());
+  reorder(have, out);
+  return out;
+}
+
+std::string impl_name(const dnnl::primitive_desc_base& pd) { return pd.impl_info_str(); }
+
+namespace {
+std::mutex& impl_mutex() {
+  static std::mutex m;
+  return m;
+}
+std::vector<std::pair<std::string, std::string>>& impl_list() {
+  static std::vector<std::pair<std::string, std::string>> v;
+  return v;
+}
+}  // namespace
+
+void record_impl(const std::string& what, const std::string& impl) {
+  std::lock_guard<std::mutex> lock(impl_mutex());
+  impl_list().emplace_back(what, impl);
+}
+
+std::vector<std::pair<std::string, std::string>> recorded_impls() {
+  std::lock_guard<std::mutex> lock(impl_mutex());
+  return impl_list();
+}
+
+std::recursive_mutex& PrimitiveCache::mutex() {
+  static std::recursive_mutex m;
+  return m;
+}
+
+std::unordered_map<std::string, std::shared_ptr<void>>& PrimitiveCache::map() {
+  static std::unordered_map<std::string, std::shared_ptr<void>> m;
+  return m;
+}
+
+size_t PrimitiveCache::size() {
+  std::lock_guard<std::recursive_mutex> lock(mutex());
+  return map().size();
+}
+
+}  // namespace lpt::onednn

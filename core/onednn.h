@@ -1,0 +1,72 @@
+#pragma once
+// The one place that talks to oneDNN's C++ API directly about engines, memory descriptors,
+// reorders and primitive caching. Ops build their primitives through these helpers, once per
+// shape, and keep them in the cache below; oneDNN-version-specific details stay in onednn.cpp.
+#include <dnnl.hpp>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "core/tensor.h"
+
+namespace lpt::onednn {
+
+using tag = dnnl::memory::format_tag;
+using dt = dnnl::memory::data_type;
+
+dnnl::engine& engine();
+dnnl::stream& stream();
+
+dnnl::memory::dims dims_of(const Shape& s);
+// The descriptor of a tensor as it lies in memory (its shape and strides).
+dnnl::memory::desc desc_of(const Tensor& t);
+// A oneDNN memory over the tensor's own storage (no copy).
+dnnl::memory wrap(const Tensor& t);
+// A tensor with the given logical shape whose storage oneDNN may lay out as `md` says (blocked
+// layouts included); for f32 descriptors only.
+Tensor tensor_for(const dnnl::memory::desc& md, const Shape& logical_shape);
+dnnl::memory wrap_as(const Tensor& t, const dnnl::memory::desc& md);
+
+// A stable text key for a descriptor (dims, data type, strides, blocking), for caches.
+std::string desc_key(const dnnl::memory::desc& md);
+
+// Copies src into dst (any layouts, same logical dims) with a cached reorder primitive.
+void reorder(const dnnl::memory& src, const dnnl::memory& dst);
+
+// Returns `have` when it is already laid out as `want`, otherwise a reordered copy in `want`.
+dnnl::memory as_desc(const dnnl::memory& have, const dnnl::memory::desc& want);
+
+// oneDNN's name for the implementation behind a primitive descriptor, e.g. "jit:avx512_core".
+std::string impl_name(const dnnl::primitive_desc_base& pd);
+
+// Every primitive created so far with the implementation oneDNN chose:
+// {"conv2d fwd [128,16,28,28]...", "jit:avx512_core"}. Run manifests and the allowlist test read it.
+void record_impl(const std::string& what, const std::string& impl);
+std::vector<std::pair<std::string, std::string>> recorded_impls();
+
+// Process-wide cache of per-shape op state (primitive descriptors and primitives), so each is
+// created once per shape and reused by every later call.
+class PrimitiveCache {
+ public:
+  template <class State, class Make>
+  static std::shared_ptr<State> get(const std::string& key, Make&& make) {
+    std::lock_guard<std::recursive_mutex> lock(mutex());
+    auto& m = map();
+    auto it = m.find(key);
+    if (it != m.end()) return std::static_pointer_cast<State>(it->second);
+    std::shared_ptr<State> s = std::make_shared<State>(make());
+    m.emplace(key, s);
+    return s;
+  }
+  static size_t size();
+
+ private:
+  static std::recursive_mutex& mutex();
+  static std::unordered_map<std::string, std::shared_ptr<void>>& map();
+};
+
+}  // namespace lpt::onednn
