@@ -1,4 +1,4 @@
-#include "core/onednn.h"
+#include "core/onednn/context.h"
 
 #include <sstream>
 
