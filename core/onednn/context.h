@@ -1,8 +1,8 @@
 #pragma once
 // core/onednn/ is the one place that talks to oneDNN directly: this file holds engines, memory
 // descriptors, reorders and the primitive cache; the other files there build primitive descriptors.
-// reorders and primitive caching. Ops build their primitives through these helpers, once per
-// shape, and keep them in the cache below; oneDNN-version-specific code stays in this folder.
+// Ops build their primitives through these helpers, once per shape, and keep them in the cache
+// below; oneDNN-version-specific code stays in this folder.
 #include <dnnl.hpp>
 #include <functional>
 #include <memory>
