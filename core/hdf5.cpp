@@ -1,0 +1,262 @@
+#include "core/hdf5.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <utility>
+
+namespace lpt::h5 {
+
+namespace {
+// HDF5 prints its own error stacks by default; lpt reports errors itself.
+void silence_hdf5() {
+  static const bool done = [] {
+    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+    return true;
+  }();
+  (void)done;
+}
+
+struct Handle {  // closes an HDF5 id with the right function
+  hid_t id;
+  herr_t (*close)(hid_t);
+  ~Handle() {
+    if (id >= 0) close(id);
+  }
+};
+
+hid_t native_type(DType t) {
+  switch (t) {
+    case DType::f32: return H5T_NATIVE_FLOAT;
+    case DType::s8: return H5T_NATIVE_INT8;
+    case DType::u8: return H5T_NATIVE_UINT8;
+    case DType::s32: return H5T_NATIVE_INT32;
+    default: fail("HDF5: cannot store dtype ", dtype_name(t));
+  }
+}
+}  // namespace
+
+File File::open_read(const std::string& path) {
+  silence_hdf5();
+  LPT_CHECK(std::filesystem::exists(path), "file '", path, "' does not exist");
+  LPT_CHECK(H5Fis_hdf5(path.c_str()) > 0, "file '", path, "' is not an HDF5 file (or is truncated)");
+  const hid_t id = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  LPT_CHECK(id >= 0, "file '", path, "' could not be opened as HDF5 (corrupted or truncated?)");
+  return File(id, path);
+}
+
+File File::create(const std::string& path) {
+  silence_hdf5();
+  const hid_t id = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  LPT_CHECK(id >= 0, "file '", path, "' could not be created");
+  return File(id, path);
+}
+
+File::File(File&& o) noexcept : id_(std::exchange(o.id_, -1)), path_(std::move(o.path_)) {}
+File& File::operator=(File&& o) noexcept {
+  if (this != &o) {
+    if (id_ >= 0) H5Fclose(id_);
+    id_ = std::exchange(o.id_, -1);
+    path_ = std::move(o.path_);
+  }
+  return *this;
+}
+File::~File() {
+  if (id_ >= 0) H5Fclose(id_);
+}
+
+bool File::has(const std::string& name) const {
+  if (name == "/" || name.empty()) return true;
+  // Check each prefix: H5Lexists fails when an intermediate group is missing.
+  size_t pos = 0;
+  while (true) {
+    pos = name.find('/', pos + 1);
+    const std::string prefix = name.substr(0, pos);
+    if (!prefix.empty() && prefix != "/" && H5Lexists(id_, prefix.c_str(), H5P_DEFAULT) <= 0) return false;
+    if (pos == std::string::npos) return true;
+  }
+}
+
+bool File::is_dataset(const std::string& name) const {
+  if (!has(name)) return false;
+  H5O_info_t info;
+  if (H5Oget_info_by_name(id_, name.c_str(), &info, H5P_DEFAULT) < 0) return false;  // HDF5 1.10 API
+  return info.type == H5O_TYPE_DATASET;
+}
+
+hid_t File::open_object(const std::string& name) const {
+  LPT_CHECK(has(name), "file '", path_, "': no object '", name, "'");
+  const hid_t id = H5Oopen(id_, name.c_str(), H5P_DEFAULT);
+  LPT_CHECK(id >= 0, "file '", path_, "': cannot open '", name, "' (corrupted file?)");
+  return id;
+}
+
+std::vector<std::string> File::members(const std::string& group) const {
+  Handle g{open_object(group), H5Oclose};
+  std::vector<std::string> out;
+  H5Literate(
+      g.id, H5_INDEX_NAME, H5_ITER_INC, nullptr,
+      [](hid_t, const char* name, const H5L_info_t*, void* data) -> herr_t {
+        static_cast<std::vector<std::string>*>(data)->push_back(name);
+        return 0;
+      },
+      &out);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::vector<std::string> File::datasets(const std::string& group) const {
+  std::vector<std::string> out;
+  const std::string base = (group == "/" || group.empty()) ? "" : group + "/";
+  for (const std::string& m : members(group)) {
+    if (is_dataset(base + m)) {
+      out.push_back(m);
+    } else {
+      for (const std::string& sub : datasets(base + m)) out.push_back(m + "/" + sub);
+    }
+  }
+  return out;
+}
+
+void File::write(const std::string& name, const Tensor& t) {
+  const Tensor c = t.contiguous();
+  std::vector<hsize_t> dims(c.shape().begin(), c.shape().end());
+  Handle space{H5Screate_simple(int(dims.size()), dims.data(), nullptr), H5Sclose};
+  Handle lcpl{H5Pcreate(H5P_LINK_CREATE), H5Pclose};
+  H5Pset_create_intermediate_group(lcpl.id, 1);
+  const hid_t type = native_type(c.dtype());
+  Handle ds{H5Dcreate2(id_, name.c_str(), type, space.id, lcpl.id, H5P_DEFAULT, H5P_DEFAULT), H5Dclose};
+  LPT_CHECK(ds.id >= 0, "file '", path_, "': cannot create dataset '", name, "' (exists already?)");
+  LPT_CHECK(H5Dwrite(ds.id, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, c.raw_data()) >= 0, "file '", path_,
+            "': writing dataset '", name, "' failed (disk full?)");
+}
+
+DType File::dtype(const std::string& name) const {
+  LPT_CHECK(is_dataset(name), "file '", path_, "': no dataset '", name, "'");
+  Handle ds{H5Dopen2(id_, name.c_str(), H5P_DEFAULT), H5Dclose};
+  Handle type{H5Dget_type(ds.id), H5Tclose};
+  const H5T_class_t cls = H5Tget_class(type.id);
+  const size_t size = H5Tget_size(type.id);
+  if (cls == H5T_FLOAT && size == 4) return DType::f32;
+  if (cls == H5T_INTEGER) {
+    const bool is_signed = H5Tget_sign(type.id) == H5T_SGN_2;
+    if (size == 1) return is_signed ? DType::s8 : DType::u8;
+    if (size == 4 && is_signed) return DType::s32;
+  }
+  fail("file '", path_, "': dataset '", name, "' has an HDF5 type lpt does not read (class ", int(cls), ", ",
+       size, " bytes); expected float32, int8, uint8 or int32");
+}
+
+Shape File::shape(const std::string& name) const {
+  LPT_CHECK(is_dataset(name), "file '", path_, "': no dataset '", name, "'");
+  Handle ds{H5Dopen2(id_, name.c_str(), H5P_DEFAULT), H5Dclose};
+  Handle space{H5Dget_space(ds.id), H5Sclose};
+  const int nd = H5Sget_simple_extent_ndims(space.id);
+  LPT_CHECK(nd >= 0, "file '", path_, "': dataset '", name, "' has an unreadable shape");
+  std::vector<hsize_t> dims(static_cast<size_t>(nd));
+  H5Sget_simple_extent_dims(space.id, dims.data(), nullptr);
+  return Shape(dims.begin(), dims.end());
+}
+
+Tensor File::read(const std::string& name) const {
+  const DType t = dtype(name);
+  Tensor out = Tensor::empty(shape(name), t);
+  Handle ds{H5Dopen2(id_, name.c_str(), H5P_DEFAULT), H5Dclose};
+  LPT_CHECK(H5Dread(ds.id, native_type(t), H5S_ALL, H5S_ALL, H5P_DEFAULT, out.raw_data()) >= 0, "file '", path_,
+            "': reading dataset '", name, "' failed (truncated or corrupted file?)");
+  return out;
+}
+
+namespace {
+void write_attr(hid_t obj, const std::string& key, hid_t type, const void* value, const std::string& where) {
+  if (H5Aexists(obj, key.c_str()) > 0) H5Adelete(obj, key.c_str());
+  Handle space{H5Screate(H5S_SCALAR), H5Sclose};
+  Handle attr{H5Acreate2(obj, key.c_str(), type, space.id, H5P_DEFAULT, H5P_DEFAULT), H5Aclose};
+  LPT_CHECK(attr.id >= 0 && H5Awrite(attr.id, type, value) >= 0, where, ": cannot write attribute '", key, "'");
+}
+}  // namespace
+
+void File::set_attr(const std::string& obj, const std::string& key, const std::string& value) {
+  Handle o{open_object(obj), H5Oclose};
+  Handle type{H5Tcopy(H5T_C_S1), H5Tclose};
+  H5Tset_size(type.id, std::max<size_t>(value.size(), 1));
+  H5Tset_strpad(type.id, H5T_STR_NULLPAD);
+  const std::string padded = value.empty() ? std::string(1, '\0') : value;
+  write_attr(o.id, key, type.id, padded.data(), "file '" + path_ + "' object '" + obj + "'");
+}
+
+void File::set_attr(const std::string& obj, const std::string& key, double value) {
+  Handle o{open_object(obj), H5Oclose};
+  write_attr(o.id, key, H5T_NATIVE_DOUBLE, &value, "file '" + path_ + "' object '" + obj + "'");
+}
+
+void File::set_attr(const std::string& obj, const std::string& key, int64_t value) {
+  Handle o{open_object(obj), H5Oclose};
+  write_attr(o.id, key, H5T_NATIVE_INT64, &value, "file '" + path_ + "' object '" + obj + "'");
+}
+
+bool File::has_attr(const std::string& obj, const std::string& key) const {
+  if (!has(obj)) return false;
+  Handle o{open_object(obj), H5Oclose};
+  return H5Aexists(o.id, key.c_str()) > 0;
+}
+
+namespace {
+Handle open_attr(const File& f, hid_t obj, const std::string& name, const std::string& key) {
+  const hid_t a = H5Aopen(obj, key.c_str(), H5P_DEFAULT);
+  LPT_CHECK(a >= 0, "file '", f.path(), "': object '", name, "' has no attribute '", key, "'");
+  return Handle{a, H5Aclose};
+}
+}  // namespace
+
+std::string File::attr_string(const std::string& obj, const std::string& key) const {
+  Handle o{open_object(obj), H5Oclose};
+  Handle a = open_attr(*this, o.id, obj, key);
+  Handle type{H5Aget_type(a.id), H5Tclose};
+  LPT_CHECK(H5Tget_class(type.id) == H5T_STRING, "file '", path_, "': attribute '", key, "' of '", obj,
+            "' is not a string");
+  LPT_CHECK(H5Tis_variable_str(type.id) <= 0, "file '", path_, "': attribute '", key, "' of '", obj,
+            "' is a variable-length string; lpt writes fixed-length strings");
+  std::string s(H5Tget_size(type.id), '\0');
+  Handle mem{H5Tcopy(type.id), H5Tclose};
+  LPT_CHECK(H5Aread(a.id, mem.id, s.data()) >= 0, "file '", path_, "': cannot read attribute '", key, "'");
+  s.erase(std::find(s.begin(), s.end(), '\0'), s.end());
+  return s;
+}
+
+double File::attr_double(const std::string& obj, const std::string& key) const {
+  Handle o{open_object(obj), H5Oclose};
+  Handle a = open_attr(*this, o.id, obj, key);
+  double v = 0;
+  LPT_CHECK(H5Aread(a.id, H5T_NATIVE_DOUBLE, &v) >= 0, "file '", path_, "': attribute '", key, "' of '", obj,
+            "' is not a number");
+  return v;
+}
+
+int64_t File::attr_int(const std::string& obj, const std::string& key) const {
+  Handle o{open_object(obj), H5Oclose};
+  Handle a = open_attr(*this, o.id, obj, key);
+  int64_t v = 0;
+  LPT_CHECK(H5Aread(a.id, H5T_NATIVE_INT64, &v) >= 0, "file '", path_, "': attribute '", key, "' of '", obj,
+            "' is not an integer");
+  return v;
+}
+
+void File::flush() { H5Fflush(id_, H5F_SCOPE_GLOBAL); }
+
+void write_atomically(const std::string& path, const std::function<void(File&)>& fill) {
+  const std::string tmp = path + ".tmp";
+  try {
+    File f = File::create(tmp);
+    fill(f);
+    f.flush();
+  } catch (...) {
+    std::remove(tmp.c_str());
+    throw;
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  LPT_CHECK(!ec, "cannot move '", tmp, "' to '", path, "': ", ec.message());
+}
+
+}  // namespace lpt::h5
