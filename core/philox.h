@@ -40,6 +40,12 @@ class RandomStream {
   std::array<uint32_t, 2> hi_;
 };
 
+// The stream for one use at one training step: (seed, step) form the key, `id` the stream, so a
+// step's draws are reproducible on resume and distinct across steps and users.
+inline RandomStream step_stream(uint64_t seed, uint64_t step, uint64_t id) {
+  return RandomStream(seed ^ (step * 0x9E3779B97F4A7C15ull), id);
+}
+
 // 64-bit FNV-1a: stable ids from names (tensor id = hash of layer name, role and GEMM, SPEC §1).
 constexpr uint64_t stable_hash(const char* s, uint64_t h = 1469598103934665603ull) {
   for (; *s; ++s) h = (h ^ uint8_t(*s)) * 1099511628211ull;

@@ -44,7 +44,7 @@ struct RoundingContext {
   uint64_t step = 0;
   uint64_t tensor_id = 0;  // stable_hash(layer name, role, GEMM)
   LogicalOrder order;
-  RandomStream stream() const { return RandomStream(seed ^ (step * 0x9E3779B97F4A7C15ull), tensor_id); }
+  RandomStream stream() const { return step_stream(seed, step, tensor_id); }
 };
 
 // Round-to-nearest-even of x (any magnitude fp32 can hold).
