@@ -52,15 +52,17 @@ void Variable::backward(const Tensor& grad_output) {
   LPT_CHECK(requires_grad(), "backward: the output does not require a gradient (no parameter reaches it, or "
             "it was computed under NoGradGuard)");
   // Reverse topological order by iterative depth-first search (graphs can be thousands deep).
-  std::vector<VariableImpl*> order;
-  std::unordered_set<VariableImpl*> seen;
-  std::vector<std::pair<VariableImpl*, size_t>> stack{{impl_.get(), 0}};
-  seen.insert(impl_.get());
+  // `order` owns the variables: freeing a node below may drop the last other reference to them.
+  std::vector<std::shared_ptr<VariableImpl>> order;
+  std::unordered_set<VariableImpl*> seen{impl_.get()};
+  std::vector<std::pair<std::shared_ptr<VariableImpl>, size_t>> stack{{impl_, 0}};
   while (!stack.empty()) {
-    auto& [v, next] = stack.back();
+    const std::shared_ptr<VariableImpl> v = stack.back().first;
+    const size_t next = stack.back().second;
     if (v->node && next < v->node->inputs.size()) {
-      VariableImpl* in = v->node->inputs[next++].impl();
-      if (in->requires_grad && seen.insert(in).second) stack.push_back({in, 0});
+      ++stack.back().second;
+      const std::shared_ptr<VariableImpl>& in = v->node->inputs[next].impl_;
+      if (in->requires_grad && seen.insert(in.get()).second) stack.emplace_back(in, 0);
     } else {
       order.push_back(v);
       stack.pop_back();
@@ -68,12 +70,14 @@ void Variable::backward(const Tensor& grad_output) {
   }
   accumulate_grad(grad_output);
   for (auto it = order.rbegin(); it != order.rend(); ++it) {
-    VariableImpl* v = *it;
+    VariableImpl* v = it->get();
     if (!v->node) continue;
-    // Free the graph as we go: the node's saved state and this intermediate gradient are done.
+    // Free the graph as we go: the node's saved state, this intermediate gradient and (once no
+    // one else holds it) the variable itself are done with.
     std::shared_ptr<GradNode> node = std::move(v->node);
     Tensor grad = std::move(v->grad);
     if (grad.defined()) node->backward(node->inputs, grad);
+    it->reset();
   }
 }
 

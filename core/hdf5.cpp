@@ -118,6 +118,14 @@ std::vector<std::string> File::datasets(const std::string& group) const {
   return out;
 }
 
+void File::create_group(const std::string& name) {
+  if (has(name)) return;
+  Handle lcpl{H5Pcreate(H5P_LINK_CREATE), H5Pclose};
+  H5Pset_create_intermediate_group(lcpl.id, 1);
+  Handle g{H5Gcreate2(id_, name.c_str(), lcpl.id, H5P_DEFAULT, H5P_DEFAULT), H5Gclose};
+  LPT_CHECK(g.id >= 0, "file '", path_, "': cannot create group '", name, "'");
+}
+
 void File::write(const std::string& name, const Tensor& t) {
   const Tensor c = t.contiguous();
   std::vector<hsize_t> dims(c.shape().begin(), c.shape().end());
@@ -199,6 +207,20 @@ bool File::has_attr(const std::string& obj, const std::string& key) const {
   if (!has(obj)) return false;
   Handle o{open_object(obj), H5Oclose};
   return H5Aexists(o.id, key.c_str()) > 0;
+}
+
+std::vector<std::string> File::attributes(const std::string& obj) const {
+  Handle o{open_object(obj), H5Oclose};
+  std::vector<std::string> out;
+  H5Aiterate2(
+      o.id, H5_INDEX_NAME, H5_ITER_INC, nullptr,
+      [](hid_t, const char* name, const H5A_info_t*, void* data) -> herr_t {
+        static_cast<std::vector<std::string>*>(data)->push_back(name);
+        return 0;
+      },
+      &out);
+  std::sort(out.begin(), out.end());
+  return out;
 }
 
 namespace {

@@ -31,6 +31,8 @@ class File {
   // Every dataset below a group, as full paths relative to it, sorted.
   std::vector<std::string> datasets(const std::string& group = "/") const;
 
+  void create_group(const std::string& name);  // with intermediate groups; no-op if it exists
+
   // Datasets of f32, s8, u8 or s32 tensors (contiguous copy written; logical shape kept).
   void write(const std::string& name, const Tensor& t);
   Tensor read(const std::string& name) const;  // dtype and shape from the file
@@ -42,6 +44,7 @@ class File {
   void set_attr(const std::string& obj, const std::string& key, double value);
   void set_attr(const std::string& obj, const std::string& key, int64_t value);
   bool has_attr(const std::string& obj, const std::string& key) const;
+  std::vector<std::string> attributes(const std::string& obj) const;  // names, sorted
   std::string attr_string(const std::string& obj, const std::string& key) const;
   double attr_double(const std::string& obj, const std::string& key) const;
   int64_t attr_int(const std::string& obj, const std::string& key) const;

@@ -106,10 +106,20 @@ int64_t Tensor::size(int d) const {
   return shape_[i];
 }
 
-bool Tensor::is_contiguous() const { return strides_ == contiguous_strides(shape_); }
+namespace {
+// Strides of size-1 axes never matter (as in PyTorch): [N, C, 1, 1] is both contiguous and
+// channels-last.
+bool same_layout(const Shape& shape, const Shape& a, const Shape& b) {
+  for (size_t i = 0; i < shape.size(); ++i)
+    if (shape[i] != 1 && a[i] != b[i]) return false;
+  return true;
+}
+}  // namespace
+
+bool Tensor::is_contiguous() const { return same_layout(shape_, strides_, contiguous_strides(shape_)); }
 
 bool Tensor::is_channels_last() const {
-  return ndim() == 4 && strides_ == channels_last_strides(shape_);
+  return ndim() == 4 && same_layout(shape_, strides_, channels_last_strides(shape_));
 }
 
 bool Tensor::is_dense() const {

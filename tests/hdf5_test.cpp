@@ -33,6 +33,7 @@ TEST(Hdf5, WritesAndReadsTensorsAttributesAndNestedNames) {
   EXPECT_EQ(file.attr_string("model/layer1.0.conv1.weight", "format"), "int4-pv16-s4");
   EXPECT_EQ(file.attr_int("/", "step"), 42);
   EXPECT_EQ(file.attr_double("/", "lr"), 0.125);
+  EXPECT_EQ(file.attributes("/"), (std::vector<std::string>{"lr", "step"}));
   EXPECT_EQ(file.datasets(), (std::vector<std::string>{"codes", "model/layer1.0.conv1.weight"}));
   EXPECT_FALSE(file.has("model/missing/x"));
   std::filesystem::remove(path);

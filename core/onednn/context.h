@@ -41,6 +41,9 @@ void reorder(const dnnl::memory& src, const dnnl::memory& dst);
 // Returns `have` when it is already laid out as `want`, otherwise a reordered copy in `want`.
 dnnl::memory as_desc(const dnnl::memory& have, const dnnl::memory::desc& want);
 
+// The instruction set oneDNN's JIT kernels use on this machine, e.g. "avx512_core_amx".
+std::string effective_isa();
+
 // oneDNN's name for the implementation behind a primitive descriptor, e.g. "jit:avx512_core".
 std::string impl_name(const dnnl::primitive_desc_base& pd);
 
