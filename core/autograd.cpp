@@ -62,7 +62,7 @@ void Variable::backward(const Tensor& grad_output) {
     if (v->node && next < v->node->inputs.size()) {
       ++stack.back().second;
       const std::shared_ptr<VariableImpl>& in = v->node->inputs[next].impl_;
-      if (in->requires_grad && seen.insert(in.get()).second) stack.emplace_back(in, 0);
+      if (in && in->requires_grad && seen.insert(in.get()).second) stack.emplace_back(in, 0);  // in: null for an absent optional input
     } else {
       order.push_back(v);
       stack.pop_back();

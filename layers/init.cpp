@@ -7,19 +7,33 @@
 
 namespace lpt::init {
 
+// Element i takes lane i % 4 of Philox block i / 4, so values do not depend on the thread count.
 void uniform(Tensor& t, float bound, uint64_t seed, const std::string& name) {
   const RandomStream rs(seed, stable_hash(name.c_str()));
   float* p = t.data<float>();
-  for (int64_t i = 0; i < t.numel(); ++i) p[i] = (2.0f * rs.uniform(uint64_t(i)) - 1.0f) * bound;
+  const int64_t n = t.numel();
+#pragma omp parallel for schedule(static)
+  for (int64_t b = 0; b < (n + 3) / 4; ++b) {
+    const auto bits = rs.bits4(uint64_t(b));
+    for (int64_t k = 0; k < 4 && 4 * b + k < n; ++k) p[4 * b + k] = (2.0f * uniform01(bits[size_t(k)]) - 1.0f) * bound;
+  }
 }
 
+// Box-Muller: the two uniform pairs of Philox block i / 4 give four normals (cos and sin of each).
 void normal(Tensor& t, float std, uint64_t seed, const std::string& name) {
   const RandomStream rs(seed, stable_hash(name.c_str()));
   float* p = t.data<float>();
-  for (int64_t i = 0; i < t.numel(); ++i) {
-    const double u1 = 1.0 - double(rs.uniform(2 * uint64_t(i)));  // in (0, 1]
-    const double u2 = double(rs.uniform(2 * uint64_t(i) + 1));
-    p[i] = float(std * std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * std::numbers::pi * u2));
+  const int64_t n = t.numel();
+#pragma omp parallel for schedule(static)
+  for (int64_t b = 0; b < (n + 3) / 4; ++b) {
+    const auto bits = rs.bits4(uint64_t(b));
+    for (int64_t k = 0; k < 4 && 4 * b + k < n; ++k) {
+      const size_t pair = size_t(k / 2) * 2;
+      const double u1 = 1.0 - double(uniform01(bits[pair]));  // in (0, 1]
+      const double angle = 2.0 * std::numbers::pi * double(uniform01(bits[pair + 1]));
+      const double r = std::sqrt(-2.0 * std::log(u1));
+      p[4 * b + k] = float(std * r * (k % 2 == 0 ? std::cos(angle) : std::sin(angle)));
+    }
   }
 }
 

@@ -4,7 +4,8 @@ namespace lpt {
 
 namespace {
 std::string join(const std::string& prefix, const std::string& name) {
-  return prefix.empty() ? name : prefix + "." + name;
+  if (prefix.empty()) return name;
+  return name.empty() ? prefix : prefix + "." + name;
 }
 }  // namespace
 

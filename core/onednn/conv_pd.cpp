@@ -1,0 +1,122 @@
+#include "core/onednn/conv_pd.h"
+
+#include <sstream>
+
+namespace lpt::onednn {
+
+using dims = dnnl::memory::dims;
+
+std::string conv_label(const Shape& x, const Shape& w, bool bias, const ops::Conv2dParams& p) {
+  std::ostringstream os;
+  os << "x" << shape_str(x) << " w" << shape_str(w) << " stride " << p.stride_h << "x" << p.stride_w << " pad "
+     << p.pad_h << "x" << p.pad_w << " dil " << p.dilation_h << "x" << p.dilation_w << " groups " << p.groups
+     << (bias ? " bias" : "");
+  return os.str();
+}
+
+dnnl::memory::desc conv_activation_desc(const Shape& s) { return {dims_of(s), dt::f32, tag::nhwc}; }
+
+dnnl::memory::desc conv_user_weights_desc(const Shape& w, int64_t groups) {
+  if (groups == 1) return {dims_of(w), dt::f32, tag::oihw};
+  return {{groups, w[0] / groups, w[1], w[2], w[3]}, dt::f32, tag::goihw};
+}
+
+namespace {
+
+// The descriptors and geometry shared by the three conv directions, in oneDNN's conventions.
+struct ConvDescs {
+  dnnl::memory::desc src, weights, bias, dst;
+  dims strides, dilates, pad;
+};
+
+ConvDescs conv_descs(const Shape& x, const Shape& w, bool bias, const ops::Conv2dParams& p) {
+  const Shape y = ops::conv2d_output_shape(x, w, p);
+  const dnnl::memory::desc user_w = conv_user_weights_desc(w, p.groups);
+  ConvDescs d;
+  d.src = conv_activation_desc(x);
+  d.dst = conv_activation_desc(y);
+  d.weights = dnnl::memory::desc(user_w.dims(), dt::f32, tag::any);
+  if (bias) d.bias = dnnl::memory::desc({w[0]}, dt::f32, tag::x);  // a zero descriptor means none
+  d.strides = {p.stride_h, p.stride_w};
+  d.dilates = {p.dilation_h - 1, p.dilation_w - 1};  // oneDNN counts the gaps: 0 = dense kernel
+  // PyTorch pads both sides equally and floors the output size; oneDNN accepts the same right
+  // padding (it checks the output size with the same floor division).
+  d.pad = {p.pad_h, p.pad_w};
+  return d;
+}
+
+}  // namespace
+
+dnnl::convolution_forward::primitive_desc conv_forward_pd(const Shape& x, const Shape& w, bool bias,
+                                                          const ops::Conv2dParams& p) {
+  const ConvDescs d = conv_descs(x, w, bias, p);
+  const dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct,
+                                             d.src, d.weights, d.bias, d.dst, d.strides, d.dilates, d.pad, d.pad);
+  dnnl::convolution_forward::primitive_desc pd(desc, engine());
+  record_impl("conv2d fwd " + conv_label(x, w, bias, p), impl_name(pd));
+  return pd;
+}
+
+dnnl::convolution_backward_data::primitive_desc conv_backward_data_pd(
+    const Shape& x, const Shape& w, const ops::Conv2dParams& p, const dnnl::convolution_forward::primitive_desc& hint) {
+  const ConvDescs d = conv_descs(x, w, false, p);
+  const dnnl::convolution_backward_data::desc desc(dnnl::algorithm::convolution_direct, d.src, d.weights, d.dst,
+                                                   d.strides, d.dilates, d.pad, d.pad);
+  dnnl::convolution_backward_data::primitive_desc pd(desc, engine(), hint);
+  record_impl("conv2d bwd-data " + conv_label(x, w, false, p), impl_name(pd));
+  return pd;
+}
+
+dnnl::convolution_backward_weights::primitive_desc conv_backward_weights_pd(
+    const Shape& x, const Shape& w, bool bias, const ops::Conv2dParams& p,
+    const dnnl::convolution_forward::primitive_desc& hint) {
+  const ConvDescs d = conv_descs(x, w, bias, p);
+  const dnnl::convolution_backward_weights::desc desc(dnnl::algorithm::convolution_direct, d.src, d.weights, d.bias,
+                                                      d.dst, d.strides, d.dilates, d.pad, d.pad);
+  dnnl::convolution_backward_weights::primitive_desc pd(desc, engine(), hint);
+  record_impl("conv2d bwd-weights " + conv_label(x, w, bias, p), impl_name(pd));
+  return pd;
+}
+
+dnnl::reorder make_reorder(const dnnl::memory::desc& from, const dnnl::memory::desc& to, const std::string& what) {
+  const dnnl::reorder::primitive_desc pd(engine(), from, engine(), to);
+  record_impl("reorder " + what, impl_name(pd));
+  return dnnl::reorder(pd);
+}
+
+namespace {
+std::string linear_label(int64_t n, int64_t in, int64_t out) {
+  std::ostringstream os;
+  os << "x[" << n << ", " << in << "] w[" << out << ", " << in << "]";
+  return os.str();
+}
+dnnl::memory::desc row_major(int64_t rows, int64_t cols) { return {{rows, cols}, dt::f32, tag::ab}; }
+// The transpose [cols, rows] of a row-major [rows, cols] matrix, without a copy.
+dnnl::memory::desc transposed(int64_t rows, int64_t cols) { return {{cols, rows}, dt::f32, dims{1, cols}}; }
+}  // namespace
+
+dnnl::matmul::primitive_desc linear_forward_pd(int64_t n, int64_t in, int64_t out, bool bias) {
+  // matmul broadcasts a [1, out] bias over the rows.
+  const dnnl::matmul::desc desc =
+      bias ? dnnl::matmul::desc(row_major(n, in), transposed(out, in), row_major(1, out), row_major(n, out))
+           : dnnl::matmul::desc(row_major(n, in), transposed(out, in), row_major(n, out));
+  dnnl::matmul::primitive_desc pd(desc, engine());
+  record_impl("linear fwd " + linear_label(n, in, out) + (bias ? " bias" : ""), impl_name(pd));
+  return pd;
+}
+
+dnnl::matmul::primitive_desc linear_backward_data_pd(int64_t n, int64_t in, int64_t out) {
+  const dnnl::matmul::desc desc(row_major(n, out), row_major(out, in), row_major(n, in));
+  dnnl::matmul::primitive_desc pd(desc, engine());
+  record_impl("linear bwd-data " + linear_label(n, in, out), impl_name(pd));
+  return pd;
+}
+
+dnnl::matmul::primitive_desc linear_backward_weights_pd(int64_t n, int64_t in, int64_t out) {
+  const dnnl::matmul::desc desc(transposed(n, out), row_major(n, in), row_major(out, in));
+  dnnl::matmul::primitive_desc pd(desc, engine());
+  record_impl("linear bwd-weights " + linear_label(n, in, out), impl_name(pd));
+  return pd;
+}
+
+}  // namespace lpt::onednn

@@ -1,0 +1,53 @@
+#pragma once
+// Primitive descriptors for conv2d and linear, written against oneDNN 2.6's op-descriptor API
+// (`*_forward::desc` then `primitive_desc(desc, engine[, forward hint])`). Each function records
+// the implementation oneDNN chose (record_impl), so manifests and the allowlist test can see it.
+//
+// Layout choices (measured with oneDNN 2.6 on AVX-512, see tests/primitive_impl_conv_test.cpp):
+// - conv activations are fixed to nhwc (channels-last, our tensors' layout) rather than
+//   format_tag::any. With nhwc every ResNet-20 and MobileNetV2 conv gets brgconv / jit kernels in
+//   all three directions, including C_in = 1, groups = 2 with 2 channels per group and depthwise.
+//   With `any` oneDNN picks nChw16c, which gains < 10% per kernel but costs four activation
+//   reorders per training step (more than the gain), and falls back to gemm for small groups
+//   and for depthwise backward-weights on 2x2 maps.
+// - conv weights use format_tag::any (blocked layouts); the op reorders OIHW into them.
+// - linear uses matmul on plain layouts: brg:avx512_core in all three directions, no reorders.
+//   (inner_product gets brgemm only with blocked weights and "gemm:jit" with plain ones.)
+#include <string>
+
+#include "core/onednn/context.h"
+#include "core/ops/conv.h"
+
+namespace lpt::onednn {
+
+// "x[8, 16, 28, 28] w[32, 16, 3, 3] stride 2x2 pad 1x1 dil 1x1 groups 1 bias": names a conv in
+// record_impl and in cache keys.
+std::string conv_label(const Shape& x, const Shape& w, bool bias, const ops::Conv2dParams& p);
+
+// nhwc descriptor of a channels-last activation tensor of the given logical shape.
+dnnl::memory::desc conv_activation_desc(const Shape& s);
+// The weights as the user holds them: OIHW, or goihw ([G, O/G, I/G, KH, KW], the same bytes).
+dnnl::memory::desc conv_user_weights_desc(const Shape& w, int64_t groups);
+
+// Shapes must already be validated (ops::conv2d_output_shape).
+dnnl::convolution_forward::primitive_desc conv_forward_pd(const Shape& x, const Shape& w, bool bias,
+                                                          const ops::Conv2dParams& p);
+dnnl::convolution_backward_data::primitive_desc conv_backward_data_pd(
+    const Shape& x, const Shape& w, const ops::Conv2dParams& p, const dnnl::convolution_forward::primitive_desc& hint);
+// With the bias gradient when `bias` is set.
+dnnl::convolution_backward_weights::primitive_desc conv_backward_weights_pd(
+    const Shape& x, const Shape& w, bool bias, const ops::Conv2dParams& p,
+    const dnnl::convolution_forward::primitive_desc& hint);
+
+// A reorder primitive between two layouts of the same tensor; `what` names it in record_impl.
+dnnl::reorder make_reorder(const dnnl::memory::desc& from, const dnnl::memory::desc& to, const std::string& what);
+
+// linear: x [n, in], w [out, in], y [n, out], all row-major.
+// Forward y = x·wᵀ (+ b): wᵀ is a strided view of w.
+dnnl::matmul::primitive_desc linear_forward_pd(int64_t n, int64_t in, int64_t out, bool bias);
+// Backward-data dx = dy·w.
+dnnl::matmul::primitive_desc linear_backward_data_pd(int64_t n, int64_t in, int64_t out);
+// Backward-weights dw = dyᵀ·x: dyᵀ is a strided view of dy.
+dnnl::matmul::primitive_desc linear_backward_weights_pd(int64_t n, int64_t in, int64_t out);
+
+}  // namespace lpt::onednn

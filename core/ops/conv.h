@@ -1,0 +1,23 @@
+#pragma once
+// 2-D convolution through oneDNN primitives (forward, backward-data, backward-weights), created
+// once per shape and parameters and reused. Activations are channels-last; weights are OIHW.
+#include "core/autograd.h"
+
+namespace lpt::ops {
+
+// PyTorch semantics: dilation 1 means none; padding is symmetric; the output size is floored.
+struct Conv2dParams {
+  int64_t stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0, dilation_h = 1, dilation_w = 1, groups = 1;
+};
+
+// The output shape [N, C_out, H_out, W_out] of conv2d(x, w); throws naming both shapes when the
+// input, weight and parameters do not fit together.
+Shape conv2d_output_shape(const Shape& x, const Shape& w, const Conv2dParams& p);
+
+// x: [N, C_in, H, W] in any layout (channels-last is used as is; others are copied to it).
+// w: [C_out, C_in/groups, KH, KW] OIHW. bias: [C_out], or an undefined Variable() for none.
+// Returns channels-last [N, C_out, H_out, W_out]. Gradients: dx in x's layout, dw OIHW, db [C_out];
+// only those whose inputs require a gradient are computed.
+Variable conv2d(const Variable& x, const Variable& w, const Variable& bias, const Conv2dParams& p);
+
+}  // namespace lpt::ops

@@ -1,0 +1,120 @@
+// Forward and forward+backward throughput of the ops a CIFAR ResNet-20 (28x28 inputs, batch 128)
+// spends its time in: 3x3 convolution, batch norm (plain and with the fused ReLU) and ReLU, at
+// its three stage shapes (16, 32, 64 channels at 28, 14, 7 pixels), channels-last.
+//   OMP_NUM_THREADS=2 build-*/experiments/bench/bench_ops
+// Counters print as GFLOP=<x>/s and GB=<x>/s. Convolution: 2·MACs per pass (forward,
+// backward-data, backward-weights).
+// Batch norm and ReLU report GB/s of the activation traffic the math needs, each tensor counted
+// once per read or write: forward x in, y out (2 tensors); backward x (BN) or y (ReLU) and dy in,
+// dx out (3 tensors). The [C] parameter vectors are negligible and not counted.
+#include <benchmark/benchmark.h>
+
+#include "core/ops/activation.h"
+#include "core/ops/batch_norm.h"
+#include "core/ops/conv.h"
+#include "core/philox.h"
+
+namespace lpt {
+namespace {
+
+constexpr int64_t kBatch = 128;
+
+Tensor uniform(const Shape& shape, uint64_t seed, float lo, float hi, MemoryFormat mf) {
+  Tensor t = Tensor::empty(shape);
+  const RandomStream rs(seed, 0xbe7c);
+  float* p = t.data<float>();
+  for (int64_t i = 0; i < t.numel(); ++i) p[i] = lo + (hi - lo) * rs.uniform(uint64_t(i));
+  return t.to(mf);
+}
+
+Shape stage_shape(const benchmark::State& state) { return {kBatch, state.range(0), state.range(1), state.range(1)}; }
+
+void set_rate(benchmark::State& state, const char* name, double per_iteration) {
+  state.counters[name] =
+      benchmark::Counter(per_iteration * double(state.iterations()) * 1e-9, benchmark::Counter::kIsRate);
+}
+
+// Runs op(inputs) and, when `backward`, its backward with a fixed output gradient, every
+// iteration; gradients are dropped between iterations so each pass writes fresh ones. One
+// untimed pass first creates the primitives (JIT code generation is not what we measure).
+template <class Op>
+void run(benchmark::State& state, std::vector<Variable> inputs, const Op& op, bool backward) {
+  Tensor dy;
+  auto pass = [&] {
+    Variable y = op(inputs);
+    if (backward) {
+      if (!dy.defined()) dy = uniform(y.shape(), 7, -1.0f, 1.0f, MemoryFormat::channels_last);
+      y.backward(dy);
+      for (Variable& v : inputs) v.zero_grad();
+    }
+    benchmark::DoNotOptimize(y.data().raw_data());
+  };
+  pass();
+  for (auto _ : state) pass();
+}
+
+// range(0): channels, range(1): pixels per side, range(2): 1 = forward+backward, 0 = forward.
+void BM_Conv3x3(benchmark::State& state) {
+  const Shape s = stage_shape(state);
+  const int64_t C = s[1], HW = s[2] * s[3];
+  const bool backward = state.range(2);
+  ops::Conv2dParams p;
+  p.pad_h = p.pad_w = 1;
+  Variable x(uniform(s, 1, -1.0f, 1.0f, MemoryFormat::channels_last), backward);
+  Variable w(uniform({C, C, 3, 3}, 2, -0.1f, 0.1f, MemoryFormat::contiguous), backward);
+  run(
+      state, {x, w}, [&](const std::vector<Variable>& v) { return ops::conv2d(v[0], v[1], Variable(), p); }, backward);
+  const double flops = 2.0 * double(kBatch * HW * C * C * 9);
+  set_rate(state, "GFLOP", flops * (backward ? 3 : 1));
+}
+
+// range(3): 1 = ReLU fused into the batch norm.
+void BM_BatchNorm(benchmark::State& state) {
+  const Shape s = stage_shape(state);
+  const int64_t C = s[1];
+  const bool backward = state.range(2);
+  ops::BatchNormParams p;
+  p.fuse_relu = state.range(3);
+  Tensor running_mean = Tensor::zeros({C}), running_var = Tensor::full({C}, 1.0f);
+  Variable x(uniform(s, 3, -1.0f, 1.0f, MemoryFormat::channels_last), backward);
+  Variable gamma(Tensor::full({C}, 1.0f), backward), beta(Tensor::zeros({C}), backward);
+  run(
+      state, {x, gamma, beta},
+      [&](const std::vector<Variable>& v) { return ops::batch_norm2d(v[0], v[1], v[2], running_mean, running_var, p); },
+      backward);
+  set_rate(state, "GB", double(shape_numel(s) * 4) * (backward ? 5 : 2));
+}
+
+void BM_Relu(benchmark::State& state) {
+  const Shape s = stage_shape(state);
+  const bool backward = state.range(2);
+  Variable x(uniform(s, 4, -1.0f, 1.0f, MemoryFormat::channels_last), backward);
+  run(
+      state, {x}, [](const std::vector<Variable>& v) { return ops::relu(v[0]); }, backward);
+  set_rate(state, "GB", double(shape_numel(s) * 4) * (backward ? 5 : 2));
+}
+
+// ResNet-20's stages: {channels, pixels per side}.
+constexpr int64_t kStages[3][2] = {{16, 28}, {32, 14}, {64, 7}};
+
+void stages(benchmark::internal::Benchmark* b) {
+  for (const auto& st : kStages)
+    for (int64_t backward : {0, 1}) b->Args({st[0], st[1], backward});
+  b->Unit(benchmark::kMillisecond)->UseRealTime();
+}
+
+void stages_with_relu_fusion(benchmark::internal::Benchmark* b) {
+  for (const auto& st : kStages)
+    for (int64_t backward : {0, 1})
+      for (int64_t fuse : {0, 1}) b->Args({st[0], st[1], backward, fuse});
+  b->Unit(benchmark::kMillisecond)->UseRealTime();
+}
+
+BENCHMARK(BM_Conv3x3)->ArgNames({"C", "HW", "bwd"})->Apply(stages);
+BENCHMARK(BM_BatchNorm)->ArgNames({"C", "HW", "bwd", "relu"})->Apply(stages_with_relu_fusion);
+BENCHMARK(BM_Relu)->ArgNames({"C", "HW", "bwd"})->Apply(stages);
+
+}  // namespace
+}  // namespace lpt
+
+BENCHMARK_MAIN();

@@ -1,0 +1,32 @@
+#include "layers/batch_norm.h"
+
+namespace lpt {
+
+BatchNorm2d::BatchNorm2d(int64_t channels, float momentum, float eps, bool fuse_relu) : channels_(channels) {
+  LPT_CHECK(channels > 0, "BatchNorm2d: channels must be positive, got ", channels);
+  params_.momentum = momentum;
+  params_.eps = eps;
+  params_.fuse_relu = fuse_relu;
+  weight_ = register_parameter("weight", Tensor::full({channels}, 1.0f));
+  bias_ = register_parameter("bias", Tensor::zeros({channels}));
+  running_mean_ = &register_buffer("running_mean", Tensor::zeros({channels}));
+  running_var_ = &register_buffer("running_var", Tensor::full({channels}, 1.0f));
+  num_batches_tracked_ = &register_buffer("num_batches_tracked", Tensor::zeros({}, DType::s32));
+}
+
+void BatchNorm2d::reset_parameters(uint64_t) {
+  weight_.data().fill(1.0f);
+  bias_.data().zero();
+  running_mean_->zero();
+  running_var_->fill(1.0f);
+  num_batches_tracked_->zero();
+}
+
+Variable BatchNorm2d::forward(const Variable& x) {
+  ops::BatchNormParams p = params_;
+  p.training = training();
+  if (p.training && grad_enabled()) ++num_batches_tracked_->data<int32_t>()[0];
+  return ops::batch_norm2d(x, weight_, bias_, *running_mean_, *running_var_, p);
+}
+
+}  // namespace lpt

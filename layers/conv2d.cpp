@@ -1,0 +1,39 @@
+#include "layers/conv2d.h"
+
+#include "layers/init.h"
+
+namespace lpt {
+
+Conv2d::Conv2d(const Conv2dOptions& o) : opt_(o) {
+  LPT_CHECK(o.in_channels > 0 && o.out_channels > 0 && o.kernel > 0 && o.groups > 0 &&
+                o.in_channels % o.groups == 0 && o.out_channels % o.groups == 0,
+            "Conv2d: invalid options in=", o.in_channels, " out=", o.out_channels, " kernel=", o.kernel,
+            " groups=", o.groups, " (channels must be positive multiples of groups)");
+  params_ = {o.stride, o.stride, o.padding, o.padding, o.dilation, o.dilation, o.groups};
+  weight_ = register_parameter(
+      "weight", Tensor::zeros({o.out_channels, o.in_channels / o.groups, o.kernel, o.kernel}));
+  if (o.bias) bias_ = register_parameter("bias", Tensor::zeros({o.out_channels}));
+}
+
+void Conv2d::reset_parameters(uint64_t seed) {
+  const int64_t fan_in = opt_.in_channels / opt_.groups * opt_.kernel * opt_.kernel;
+  init::uniform(weight_.data(), init::default_bound(fan_in), seed, weight_.name());
+  if (bias_.defined()) init::uniform(bias_.data(), init::default_bound(fan_in), seed, bias_.name());
+}
+
+Variable Conv2d::forward(const Variable& x) { return ops::conv2d(x, weight_, bias_, params_); }
+
+Linear::Linear(int64_t in_features, int64_t out_features, bool bias) : in_(in_features), out_(out_features) {
+  LPT_CHECK(in_features > 0 && out_features > 0, "Linear: invalid sizes in=", in_features, " out=", out_features);
+  weight_ = register_parameter("weight", Tensor::zeros({out_features, in_features}));
+  if (bias) bias_ = register_parameter("bias", Tensor::zeros({out_features}));
+}
+
+void Linear::reset_parameters(uint64_t seed) {
+  init::uniform(weight_.data(), init::default_bound(in_), seed, weight_.name());
+  if (bias_.defined()) init::uniform(bias_.data(), init::default_bound(in_), seed, bias_.name());
+}
+
+Variable Linear::forward(const Variable& x) { return ops::linear(x, weight_, bias_); }
+
+}  // namespace lpt

@@ -1,0 +1,48 @@
+#pragma once
+// Conv2d and Linear layers: parameters in PyTorch layouts (OIHW, [out, in]) with PyTorch's default
+// initialisation; the arithmetic is core/ops' oneDNN conv and linear.
+#include "core/ops/conv.h"
+#include "core/ops/linear.h"
+#include "layers/module.h"
+
+namespace lpt {
+
+struct Conv2dOptions {
+  int64_t in_channels, out_channels, kernel;
+  int64_t stride = 1, padding = 0, dilation = 1, groups = 1;
+  bool bias = true;
+};
+
+class Conv2d : public Module {
+ public:
+  explicit Conv2d(const Conv2dOptions& o);
+  Variable forward(const Variable& x) override;
+  const Conv2dOptions& options() const { return opt_; }
+  const Variable& weight() const { return weight_; }
+  const Variable& bias() const { return bias_; }  // undefined when the layer has none
+
+ protected:
+  void reset_parameters(uint64_t seed) override;
+
+ private:
+  Conv2dOptions opt_;
+  ops::Conv2dParams params_;
+  Variable weight_, bias_;
+};
+
+class Linear : public Module {
+ public:
+  Linear(int64_t in_features, int64_t out_features, bool bias = true);
+  Variable forward(const Variable& x) override;
+  const Variable& weight() const { return weight_; }
+  const Variable& bias() const { return bias_; }
+
+ protected:
+  void reset_parameters(uint64_t seed) override;
+
+ private:
+  int64_t in_, out_;
+  Variable weight_, bias_;
+};
+
+}  // namespace lpt

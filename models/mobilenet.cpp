@@ -1,0 +1,122 @@
+#include "models/mobilenet.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/ops/add.h"
+#include "layers/init.h"
+
+namespace lpt {
+
+namespace {
+
+// torchvision's MobileNetV2 classifier init: weight N(0, 0.01^2), bias 0.
+class SmallNormalLinear : public Linear {
+ public:
+  using Linear::Linear;
+
+ protected:
+  void reset_parameters(uint64_t seed) override {
+    init::normal(weight().data(), 0.01f, seed, weight().name());
+    bias().data().zero();
+  }
+};
+
+// torchvision's Conv2dNormActivation with ReLU6: children "0" conv, "1" BN, "2" ReLU6.
+std::shared_ptr<Sequential> conv_bn_relu6(int64_t in, int64_t out, int64_t kernel, int64_t stride = 1,
+                                          int64_t groups = 1) {
+  auto block = std::make_shared<Sequential>();
+  block->add(make_conv(conv_options(in, out, kernel, stride, groups), ConvInit::kaiming_fan_out));
+  block->add(make_batch_norm(out, false));  // ReLU6 does not fuse
+  block->add(std::make_shared<ReLU6>());
+  return block;
+}
+
+void check_config(const char* model, const MobileNetConfig& c) {
+  LPT_CHECK(c.in_channels > 0 && c.num_classes > 0 && c.width > 0 && std::isfinite(c.width), model,
+            ": in_channels, num_classes and width must be positive, got ", c.in_channels, ", ", c.num_classes,
+            ", ", c.width);
+}
+
+}  // namespace
+
+InvertedResidual::InvertedResidual(int64_t in_channels, int64_t out_channels, int64_t stride, int64_t expand_ratio)
+    : residual_(stride == 1 && in_channels == out_channels) {
+  const int64_t hidden = in_channels * expand_ratio;
+  conv_ = register_module("conv", std::make_shared<Sequential>());
+  if (expand_ratio != 1) conv_->add(conv_bn_relu6(in_channels, hidden, 1));
+  conv_->add(conv_bn_relu6(hidden, hidden, 3, stride, hidden));
+  conv_->add(make_conv(conv_options(hidden, out_channels, 1), ConvInit::kaiming_fan_out));
+  conv_->add(make_batch_norm(out_channels, false));
+}
+
+Variable InvertedResidual::forward(const Variable& x) {
+  const Variable h = conv_->forward(x);
+  return residual_ ? ops::add(h, x) : h;
+}
+
+MobileNetV2::MobileNetV2(const MobileNetConfig& c) {
+  check_config("MobileNetV2", c);
+  struct Stage {
+    int64_t expand, channels, blocks, stride;
+  };
+  static constexpr Stage stages[] = {{1, 16, 1, 1},  {6, 24, 2, 2},  {6, 32, 3, 2}, {6, 64, 4, 2},
+                                     {6, 96, 3, 1},  {6, 160, 3, 2}, {6, 320, 1, 1}};
+  int64_t channels = make_divisible(32 * c.width);
+  const int64_t last_channels = make_divisible(1280 * std::max(1.0, c.width));
+  features_ = register_module("features", std::make_shared<Sequential>());
+  features_->add(conv_bn_relu6(c.in_channels, channels, 3, c.small_input ? 1 : 2));
+  for (const Stage& s : stages) {
+    const int64_t out = make_divisible(double(s.channels) * c.width);
+    for (int64_t b = 0; b < s.blocks; ++b) {
+      features_->add(std::make_shared<InvertedResidual>(channels, out, b == 0 ? s.stride : 1, s.expand));
+      channels = out;
+    }
+  }
+  features_->add(conv_bn_relu6(channels, last_channels, 1));
+  classifier_ = register_module("classifier", std::make_shared<Sequential>());
+  classifier_->add(std::make_shared<Dropout>(c.dropout));
+  classifier_->add(std::make_shared<SmallNormalLinear>(last_channels, c.num_classes));
+}
+
+Variable MobileNetV2::forward(const Variable& x) {
+  return classifier_->forward(ops::flatten(ops::global_avg_pool2d(features_->forward(x))));
+}
+
+DepthwiseSeparable::DepthwiseSeparable(int64_t in_channels, int64_t out_channels, int64_t stride) {
+  depthwise_ = register_module(
+      "0", make_conv(conv_options(in_channels, in_channels, 3, stride, in_channels), ConvInit::pytorch_default));
+  depthwise_bn_ = register_module("1", make_batch_norm(in_channels, true));
+  pointwise_ = register_module("3", make_conv(conv_options(in_channels, out_channels, 1), ConvInit::pytorch_default));
+  pointwise_bn_ = register_module("4", make_batch_norm(out_channels, true));
+}
+
+Variable DepthwiseSeparable::forward(const Variable& x) {
+  return pointwise_bn_->forward(pointwise_->forward(depthwise_bn_->forward(depthwise_->forward(x))));
+}
+
+MobileNetV1::MobileNetV1(const MobileNetConfig& c) {
+  check_config("MobileNetV1", c);
+  struct Block {
+    int64_t channels, stride;
+  };
+  static constexpr Block blocks[] = {{64, 1},  {128, 2}, {128, 1}, {256, 2}, {256, 1}, {512, 2},  {512, 1},
+                                     {512, 1}, {512, 1}, {512, 1}, {512, 1}, {1024, 2}, {1024, 1}};
+  int64_t channels = make_divisible(32 * c.width);
+  features_ = register_module("features", std::make_shared<Sequential>());
+  auto stem = features_->add(std::make_shared<Sequential>());
+  stem->add(make_conv(conv_options(c.in_channels, channels, 3, c.small_input ? 1 : 2), ConvInit::pytorch_default));
+  stem->add(make_batch_norm(channels, true));
+  for (const Block& b : blocks) {
+    const int64_t out = make_divisible(double(b.channels) * c.width);
+    features_->add(std::make_shared<DepthwiseSeparable>(channels, out, b.stride));
+    channels = out;
+  }
+  classifier_ = register_module("classifier", std::make_shared<Linear>(channels, c.num_classes));
+}
+
+Variable MobileNetV1::forward(const Variable& x) {
+  return classifier_->forward(ops::flatten(ops::global_avg_pool2d(features_->forward(x))));
+}
+
+}  // namespace lpt
