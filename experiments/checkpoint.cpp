@@ -1,0 +1,117 @@
+#include "experiments/checkpoint.h"
+
+#include <set>
+
+#include "core/hdf5.h"
+
+namespace lpt {
+
+namespace {
+constexpr const char* kFormat = "lpt-checkpoint";
+constexpr int64_t kVersion = 1;
+
+std::vector<std::pair<std::string, Tensor*>> model_tensors(Module& model) {
+  std::vector<std::pair<std::string, Tensor*>> out;
+  for (auto& [name, p] : model.named_parameters()) out.emplace_back(name, &p.data());
+  for (auto& [name, b] : model.named_buffers()) out.emplace_back(name, b);
+  return out;
+}
+
+// Reads every model tensor from /model, checking names, shapes and dtypes both ways, before
+// changing anything.
+void read_model(const h5::File& f, Module& model) {
+  LPT_CHECK(f.has("model"), "checkpoint '", f.path(), "' has no /model group");
+  const auto tensors = model_tensors(model);
+  std::vector<Tensor> loaded;
+  std::set<std::string> expected;
+  for (auto& [name, t] : tensors) {
+    expected.insert(name);
+    const std::string where = "model/" + name;
+    LPT_CHECK(f.is_dataset(where), "checkpoint '", f.path(), "' does not match the model: tensor '", name,
+              "' is missing");
+    LPT_CHECK(f.shape(where) == t->shape(), "checkpoint '", f.path(), "' does not match the model: tensor '",
+              name, "' has shape ", shape_str(f.shape(where)), ", the model expects ", shape_str(t->shape()));
+    LPT_CHECK(f.dtype(where) == t->dtype(), "checkpoint '", f.path(), "' does not match the model: tensor '", name,
+              "' has dtype ", dtype_name(f.dtype(where)), ", the model expects ", dtype_name(t->dtype()));
+    loaded.push_back(f.read(where));
+  }
+  for (const std::string& name : f.datasets("model"))
+    LPT_CHECK(expected.count(name), "checkpoint '", f.path(), "' does not match the model: tensor '", name,
+              "' is not part of the model");
+  for (size_t i = 0; i < tensors.size(); ++i) tensors[i].second->copy_from(loaded[i]);
+}
+
+void check_format(const h5::File& f) {
+  LPT_CHECK(f.has_attr("/", "format") && f.attr_string("/", "format") == kFormat, "'", f.path(),
+            "' is not an lpt checkpoint (attribute format != \"", kFormat, "\")");
+  LPT_CHECK(f.attr_int("/", "version") == kVersion, "checkpoint '", f.path(), "' has version ",
+            f.attr_int("/", "version"), "; this build reads version ", kVersion);
+}
+
+constexpr const char* kOptimizerPrefix = "optimizer.";
+std::string strip_prefix(const std::string& name) {
+  return name.rfind(kOptimizerPrefix, 0) == 0 ? name.substr(std::string(kOptimizerPrefix).size()) : name;
+}
+}  // namespace
+
+void save_checkpoint(const std::string& path, Module& model, const OptimizerSet& optimizers,
+                     const TrainingProgress& p, const json& config, int threads) {
+  h5::write_atomically(path, [&](h5::File& f) {
+    for (auto& [name, t] : model_tensors(model)) f.write("model/" + name, *t);
+    for (size_t i = 0; i < optimizers.optimizers.size(); ++i) {
+      const std::string group = "optimizer/" + std::to_string(i);
+      const optim::OptimizerState state = optimizers.optimizers[i]->state();
+      f.create_group(group);
+      for (auto& [name, t] : state.tensors) f.write(group + "/" + strip_prefix(name), t);
+      for (auto& [name, v] : state.scalars) f.set_attr(group, strip_prefix(name), v);
+    }
+    f.set_attr("/", "format", std::string(kFormat));
+    f.set_attr("/", "version", kVersion);
+    f.set_attr("/", "epoch", p.epoch);
+    f.set_attr("/", "step", p.step);
+    f.set_attr("/", "batch_in_epoch", p.batch_in_epoch);
+    f.set_attr("/", "loss_sum", p.loss_sum);
+    f.set_attr("/", "correct", p.correct);
+    f.set_attr("/", "seen", p.seen);
+    f.set_attr("/", "seconds", p.seconds);
+    f.set_attr("/", "threads", int64_t(threads));
+    f.set_attr("/", "config", config.dump());
+  });
+}
+
+LoadedCheckpoint load_checkpoint(const std::string& path, Module& model, OptimizerSet& optimizers) {
+  const h5::File f = h5::File::open_read(path);
+  check_format(f);
+  std::vector<optim::OptimizerState> states(optimizers.optimizers.size());
+  for (size_t i = 0; i < states.size(); ++i) {
+    const std::string group = "optimizer/" + std::to_string(i);
+    LPT_CHECK(f.has(group), "checkpoint '", path, "' has no state for optimizer ", i, " (", group,
+              "): it was written for another optimizer configuration");
+    for (const std::string& name : f.datasets(group))
+      states[i].tensors.emplace_back(kOptimizerPrefix + name, f.read(group + "/" + name));
+    for (const std::string& name : f.attributes(group))
+      states[i].scalars.emplace_back(kOptimizerPrefix + name, f.attr_int(group, name));
+  }
+  read_model(f, model);
+  LoadedCheckpoint out;
+  out.config = json::parse(f.attr_string("/", "config"), nullptr, false);
+  LPT_CHECK(!out.config.is_discarded(), "checkpoint '", path, "': attribute config is not valid JSON");
+  TrainingProgress& p = out.progress;
+  p.epoch = f.attr_int("/", "epoch");
+  p.step = f.attr_int("/", "step");
+  p.batch_in_epoch = f.attr_int("/", "batch_in_epoch");
+  p.loss_sum = f.attr_double("/", "loss_sum");
+  p.correct = f.attr_int("/", "correct");
+  p.seen = f.attr_int("/", "seen");
+  p.seconds = f.attr_double("/", "seconds");
+  out.threads = int(f.attr_int("/", "threads"));
+  for (size_t i = 0; i < states.size(); ++i) optimizers.optimizers[i]->load_state(states[i]);
+  return out;
+}
+
+void load_model_weights(const std::string& path, Module& model) {
+  const h5::File f = h5::File::open_read(path);
+  read_model(f, model);
+}
+
+}  // namespace lpt

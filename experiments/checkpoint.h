@@ -1,0 +1,46 @@
+#pragma once
+// Checkpoints: one HDF5 file holding everything a run needs to continue bit-exactly.
+//   /model/<state_dict name>        parameters and buffers (PyTorch names and layouts)
+//   /optimizer/<i>/<param>.<key>    state tensors of the run's i-th optimizer (momentum_buffer, ...)
+//   /optimizer/<i> attributes       its per-parameter update counts ("<param name>.step")
+//   /  attributes                   format "lpt-checkpoint", version, epoch, step, batch_in_epoch,
+//                                   the epoch's running loss/accuracy sums, seed, threads, config
+// All randomness is counter-based (Philox keyed by seed, step and ids) and the data order is a
+// pure function of (seed, epoch), so (seed, epoch, step, batch_in_epoch) restore it exactly.
+// Files are written atomically (temporary file, then rename).
+#include <string>
+
+#include "experiments/schema.h"
+#include "layers/module.h"
+#include "experiments/optimizer_setup.h"
+
+namespace lpt {
+
+// Where training stands: `epoch` epochs are complete and `batch_in_epoch` batches of the next one
+// are done; the sums are the current epoch's so far.
+struct TrainingProgress {
+  int64_t epoch = 0;
+  int64_t step = 0;
+  int64_t batch_in_epoch = 0;
+  double loss_sum = 0;    // sum over the epoch's batches of batch-mean loss * batch size
+  int64_t correct = 0;    // correctly classified training images this epoch
+  int64_t seen = 0;       // training images this epoch
+  double seconds = 0;     // training time of this epoch so far
+};
+
+void save_checkpoint(const std::string& path, Module& model, const OptimizerSet& optimizers,
+                     const TrainingProgress& progress, const json& config, int threads);
+
+struct LoadedCheckpoint {
+  TrainingProgress progress;
+  json config;
+  int threads = 0;
+};
+// Restores model, optimizers and progress. Throws naming the first tensor that is missing, extra or
+// of the wrong shape; the model is unchanged when it throws.
+LoadedCheckpoint load_checkpoint(const std::string& path, Module& model, OptimizerSet& optimizers);
+
+// Weights and buffers only (init_from / evaluation), same checks.
+void load_model_weights(const std::string& path, Module& model);
+
+}  // namespace lpt

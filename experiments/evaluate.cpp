@@ -1,0 +1,45 @@
+#include "experiments/evaluate.h"
+
+#include "core/ops/loss.h"
+#include "datasets/loader.h"
+
+namespace lpt {
+
+EvalResult evaluate(Module& model, std::shared_ptr<const data::Dataset> dataset, const data::Pipeline& transforms,
+                    int64_t batch_size) {
+  data::LoaderOptions o;
+  o.batch_size = batch_size;
+  o.shuffle = false;
+  o.drop_last = false;
+  data::Loader loader(std::move(dataset), transforms, o);
+  loader.start_epoch(0);
+  const bool was_training = model.training();
+  model.eval();
+  NoGradGuard no_grad;
+  double loss_sum = 0;
+  int64_t correct = 0, n = 0;
+  while (auto batch = loader.next()) {
+    const Variable logits = model(Variable(batch->images));
+    const int64_t b = batch->labels.numel();
+    loss_sum += double(ops::softmax_cross_entropy(logits, batch->labels).data().item()) * double(b);
+    correct += ops::count_correct(logits.data(), batch->labels);
+    n += b;
+  }
+  model.train(was_training);
+  return {n ? loss_sum / double(n) : 0.0, n ? double(correct) / double(n) : 0.0, n};
+}
+
+json evaluate_splits(Module& model, const DataSplits& data, int64_t batch_size) {
+  json out = json::object();
+  if (data.val) {
+    const EvalResult v = evaluate(model, data.val, data.eval_transforms, batch_size);
+    out["val_loss"] = v.loss;
+    out["val_accuracy"] = v.accuracy;
+  }
+  const EvalResult t = evaluate(model, data.test, data.eval_transforms, batch_size);
+  out["test_loss"] = t.loss;
+  out["test_accuracy"] = t.accuracy;
+  return out;
+}
+
+}  // namespace lpt

@@ -1,0 +1,25 @@
+#pragma once
+// Evaluation: mean cross-entropy and accuracy of a model over a whole dataset, in evaluation mode
+// (BN running statistics, no dropout), without a graph.
+#include <memory>
+
+#include "datasets/dataset.h"
+#include "datasets/transforms.h"
+#include "experiments/data_setup.h"
+#include "layers/module.h"
+
+namespace lpt {
+
+struct EvalResult {
+  double loss = 0;
+  double accuracy = 0;
+  int64_t images = 0;
+};
+
+EvalResult evaluate(Module& model, std::shared_ptr<const data::Dataset> dataset, const data::Pipeline& transforms,
+                    int64_t batch_size);
+
+// val_loss, val_accuracy (when there is a validation split), test_loss, test_accuracy.
+json evaluate_splits(Module& model, const DataSplits& data, int64_t batch_size);
+
+}  // namespace lpt

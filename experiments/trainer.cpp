@@ -1,0 +1,173 @@
+#include "experiments/trainer.h"
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+
+#include "core/elementwise.h"
+#include "core/ops/loss.h"
+#include "core/threads.h"
+#include "datasets/loader.h"
+#include "experiments/checkpoint.h"
+#include "experiments/data_setup.h"
+#include "experiments/evaluate.h"
+#include "experiments/interrupt.h"
+#include "experiments/manifest.h"
+#include "experiments/optimizer_setup.h"
+#include "experiments/progress.h"
+#include "experiments/run_files.h"
+
+namespace lpt {
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+
+// A NaN or Inf anywhere stops the run, naming the tensor, before the optimizer can spread it.
+void check_gradients_finite(const Module& model, int64_t step) {
+  for (const auto& [name, p] : model.named_parameters())
+    if (p.has_grad() && !finite_max_abs(p.grad()).finite)
+      fail("step ", step, ": the gradient of '", name,
+           "' holds NaN or Inf; training stopped, the last good checkpoint is kept");
+}
+
+void log(const char* fmt, const std::string& a = {}) { std::fprintf(stderr, fmt, a.c_str()); }
+
+}  // namespace
+
+int train(const TrainRequest& request) {
+  const json& config = request.config;
+  const std::string& dir = request.run_dir;
+  const std::string checkpoint_path = dir + "/" + run_files::checkpoint;
+  const int threads = config["threads"];
+  set_num_threads(threads);
+  const uint64_t seed = config["seed"];
+  const json& t = config["training"];
+  const int64_t epochs = t["epochs"];
+
+  if (!request.resume) {
+    LPT_CHECK(!std::filesystem::exists(checkpoint_path), "run directory '", dir,
+              "' already holds a checkpoint; resume it with --resume ", dir,
+              " or choose another output_dir / name");
+  }
+  std::filesystem::create_directories(dir);
+
+  const DataSplits data = make_data(config);
+  data::LoaderOptions lo;
+  lo.batch_size = t["batch_size"];
+  lo.drop_last = t["drop_last"];
+  lo.seed = seed;
+  data::Loader loader(data.train, data.train_transforms, lo);
+  LPT_CHECK(loader.batches_per_epoch() > 0, "training set of ", data.train->size(),
+            " images gives no batch of size ", lo.batch_size);
+  const int64_t limit = t["steps_per_epoch"];
+  const int64_t steps_per_epoch = limit > 0 ? std::min(limit, loader.batches_per_epoch()) : loader.batches_per_epoch();
+
+  std::shared_ptr<Module> model = make_experiment_model(config, data, !request.resume);
+  OptimizerSet optimizers = make_optimizers(config, *model);
+  const optim::LrSchedule schedule = make_schedule(config, steps_per_epoch);
+
+  TrainingProgress progress;
+  if (request.resume) {
+    LoadedCheckpoint loaded = load_checkpoint(checkpoint_path, *model, optimizers);
+    progress = loaded.progress;
+    if (loaded.threads != threads)
+      std::fprintf(stderr,
+                   "lpt: warning: the checkpoint was written with %d threads and this run uses %d: the result "
+                   "will not be bit-identical to an uninterrupted run\n",
+                   loaded.threads, threads);
+    truncate_metrics(dir, progress.epoch);
+    std::fprintf(stderr, "lpt: resuming '%s' at epoch %ld, batch %ld (step %ld)\n", dir.c_str(),
+                 progress.epoch + 1, progress.batch_in_epoch, progress.step);
+  } else {
+    if (config["checkpoint"]["init_from"].is_string())
+      load_model_weights(config["checkpoint"]["init_from"].get<std::string>(), *model);
+    std::filesystem::remove(dir + "/" + run_files::metrics);
+  }
+  write_json_atomically(dir + "/" + run_files::config, config);
+
+  install_interrupt_handler();
+  const float label_smoothing = t["label_smoothing"];
+  const int64_t eval_batch = t["eval_batch_size"];
+  const int64_t eval_every = config["evaluation"]["every_epochs"];
+  const int64_t ckpt_every = config["checkpoint"]["every_epochs"];
+  ProgressLine line(epochs * steps_per_epoch, t["progress_every"]);
+  bool manifest_written = false;
+  std::fprintf(stderr, "lpt: training %s on %s (%ld train / %ld val / %ld test images), %ld epochs of %ld steps, "
+               "%d threads -> %s\n",
+               config["model"]["name"].get<std::string>().c_str(), config["data"]["dataset"].get<std::string>().c_str(),
+               data.train->size(), data.val ? data.val->size() : 0, data.test->size(), epochs, steps_per_epoch,
+               threads, dir.c_str());
+
+  model->train();
+  for (int64_t epoch = progress.epoch; epoch < epochs; ++epoch) {
+    loader.start_epoch(epoch);
+    if (progress.batch_in_epoch > 0) loader.skip_to(progress.batch_in_epoch);
+    const auto epoch_start = clock_type::now();
+    const double seconds_before = progress.seconds;
+    while (progress.batch_in_epoch < steps_per_epoch) {
+      std::optional<data::Batch> batch = loader.next();
+      if (!batch) break;
+      for (auto& o : optimizers.optimizers) schedule.apply(*o, progress.step);
+      model->begin_step(seed, uint64_t(progress.step));
+      const Variable logits = (*model)(Variable(batch->images));
+      Variable loss = ops::softmax_cross_entropy(logits, batch->labels, label_smoothing);
+      const float loss_value = loss.data().item();
+      LPT_CHECK(std::isfinite(loss_value), "step ", progress.step, ": the loss is ", loss_value,
+                "; training stopped, the last good checkpoint is kept");
+      optimizers.zero_grad();
+      loss.backward();
+      check_gradients_finite(*model, progress.step);
+      optimizers.step();
+
+      const int64_t n = batch->labels.numel();
+      progress.loss_sum += double(loss_value) * double(n);
+      progress.correct += ops::count_correct(logits.data(), batch->labels);
+      progress.seen += n;
+      ++progress.step;
+      ++progress.batch_in_epoch;
+      line.update(epoch + 1, epochs, progress.batch_in_epoch, steps_per_epoch, progress.step,
+                  progress.loss_sum / double(progress.seen), double(progress.correct) / double(progress.seen), n);
+      if (!manifest_written) {  // after the first step every primitive exists
+        write_json_atomically(dir + "/" + run_files::manifest, make_manifest(threads));
+        manifest_written = true;
+      }
+      if (interrupt_requested()) {
+        progress.seconds = seconds_before + std::chrono::duration<double>(clock_type::now() - epoch_start).count();
+        line.finish_line();
+        save_checkpoint(checkpoint_path, *model, optimizers, progress, config, threads);
+        log("lpt: interrupted; checkpoint written to %s (resume with --resume)\n", checkpoint_path);
+        return 130;
+      }
+    }
+    line.finish_line();
+    progress.seconds = seconds_before + std::chrono::duration<double>(clock_type::now() - epoch_start).count();
+
+    json m = {{"epoch", epoch + 1},
+              {"step", progress.step},
+              {"lr", optimizers.optimizers[0]->lr(0)},
+              {"train_loss", progress.loss_sum / double(progress.seen)},
+              {"train_accuracy", double(progress.correct) / double(progress.seen)},
+              {"train_seconds", progress.seconds},
+              {"train_images_per_second", double(progress.seen) / progress.seconds}};
+    const bool last = epoch + 1 == epochs;
+    if (last || (epoch + 1) % eval_every == 0) {
+      const auto eval_start = clock_type::now();
+      m.update(evaluate_splits(*model, data, eval_batch));
+      m["eval_seconds"] = std::chrono::duration<double>(clock_type::now() - eval_start).count();
+    }
+    progress = TrainingProgress{epoch + 1, progress.step, 0, 0, 0, 0, 0};
+    append_metrics(dir, m);
+    std::fprintf(stderr, "%s\n", m.dump().c_str());
+    const bool stop = request.stop_after_epochs == epoch + 1 && !last;
+    if (last || stop || (epoch + 1) % ckpt_every == 0)
+      save_checkpoint(checkpoint_path, *model, optimizers, progress, config, threads);
+    if (stop) {
+      log("lpt: stopped as asked; checkpoint written to %s (continue with --resume)\n", checkpoint_path);
+      return 0;
+    }
+  }
+  return 0;
+}
+
+}  // namespace lpt

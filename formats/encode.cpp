@@ -1,0 +1,78 @@
+#include "formats/encode.h"
+
+#include "core/error.h"
+
+namespace lpt::formats {
+
+namespace {
+int normalize(int axis, int ndim, const char* what) {
+  const int a = axis < 0 ? axis + ndim : axis;
+  LPT_CHECK(a >= 0 && a < std::max(ndim, 1), "encode: ", what, " ", axis, " out of range for a ", ndim, "-D tensor");
+  return a;
+}
+}  // namespace
+
+BufferLayout Encoded::layout() const { return BufferLayout::row_major(shape, axis, channel_axis); }
+
+Encoded encode(const Tensor& x_in, const Format& f, const QuantizeOptions& o) {
+  LPT_CHECK(x_in.dtype() == DType::f32, "encode: tensor '", o.name, "' is ", dtype_name(x_in.dtype()),
+            ", expected f32");
+  const Tensor x = x_in.contiguous();
+  std::optional<int> channel;
+  if (o.channel_axis) channel = normalize(*o.channel_axis, x.ndim(), "channel axis");
+  Encoded e{f, x.shape(), normalize(o.axis, x.ndim(), "axis"), channel, {}};
+  QuantizeOptions k = o;
+  k.rounding.mode = f.rounding();
+  k.rounding.order = {};  // row-major: memory order is logical order
+  LPT_CHECK(f.get<IntParams>() || (o.fixed_clip.empty() && o.warm_start.empty()), "tensor '", o.name, "': format ",
+            f.name(), " has no clip value to freeze or warm-start");
+  e.data = traits_of(f.params()).encode(f.params(), x.data<float>(), e.layout(), k);
+  return e;
+}
+
+Tensor decode(const Encoded& e) {
+  LPT_CHECK(e.data.index() == e.format.params().index(), "decode: encoded data of another kind than format ",
+            e.format.name());
+  Tensor y = Tensor::empty(e.shape);
+  traits_of(e.format.params()).decode(e.format.params(), e.data, y.data<float>(), e.layout());
+  y.set_format(std::make_shared<const Format>(e.format));
+  return y;
+}
+
+std::vector<EncodedArray> encoded_arrays(const Encoded& e) {
+  const FormatTraits& t = traits_of(e.format.params());
+  std::vector<EncodedArray> arrays = t.arrays(e.format.params(), e.data);
+  for (EncodedArray& a : arrays) {
+    Shape s;
+    switch (a.index) {
+      case ArrayIndex::packed_codes:
+        continue;
+      case ArrayIndex::per_block: {
+        const int64_t B = t.block_size(e.format.params());
+        s = e.shape.empty() ? Shape{1} : e.shape;
+        s[size_t(e.axis)] = (s[size_t(e.axis)] + B - 1) / B;
+        break;
+      }
+      case ArrayIndex::per_group:
+        s = {e.layout().num_groups()};
+        break;
+      case ArrayIndex::per_tensor:
+        s = {1};
+        break;
+    }
+    LPT_CHECK(shape_numel(s) == a.data.numel(), "encode: array '", a.name, "' holds ", a.data.numel(),
+              " values, expected ", shape_numel(s), " for shape ", shape_str(s));
+    a.data = a.data.view(s);
+  }
+  return arrays;
+}
+
+int64_t padded_elements(const Format& f, const Shape& shape, int axis) {
+  const int64_t B = traits_of(f.params()).block_size(f.params());
+  if (B <= 1 || shape.empty()) return 0;
+  const int a = normalize(axis, int(shape.size()), "axis");
+  const int64_t len = shape[size_t(a)], runs = len > 0 ? shape_numel(shape) / len : 0;
+  return runs * ((len + B - 1) / B * B - len);
+}
+
+}  // namespace lpt::formats

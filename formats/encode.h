@@ -1,0 +1,40 @@
+#pragma once
+// Encoding (SPEC §1, §7): a tensor's codes plus scales, packed as the spec lays them out (two
+// 4-bit codes per byte, element 2i in the low nibble; signed codes in two's complement; minifloat
+// elements as OCP bit patterns; per-vector integer scales, per-channel / per-tensor fp32 scales),
+// and back: decode(encode(x)) == quantize(x) bit for bit, for the same options.
+#include <optional>
+#include <vector>
+
+#include "core/tensor.h"
+#include "formats/format.h"
+#include "formats/format_table.h"
+#include "formats/quantize_options.h"
+
+namespace lpt::formats {
+
+// Codes and scales follow the logical (row-major) order of the tensor, whatever its memory layout.
+struct Encoded {
+  Format format;
+  Shape shape;
+  int axis = 0;                     // runs (vectors, blocks) go along this logical axis
+  std::optional<int> channel_axis;  // scale groups, if any
+  EncodedData data;
+
+  int64_t numel() const { return shape_numel(shape); }
+  BufferLayout layout() const;  // of the row-major tensor
+};
+
+Encoded encode(const Tensor& x, const Format& f, const QuantizeOptions& o = {});
+Tensor decode(const Encoded& e);  // row-major, carries the format
+
+// The encoded arrays for export, shaped: packed codes as bytes [n_bytes]; block arrays as the
+// logical shape with the run axis replaced by its number of blocks; group arrays [channels];
+// per-tensor arrays [1].
+std::vector<EncodedArray> encoded_arrays(const Encoded& e);
+
+// Elements a blocked format pads at the ends of runs that are not a multiple of its block
+// (SPEC §1: padding overhead is reported separately from bits per value).
+int64_t padded_elements(const Format& f, const Shape& shape, int axis);
+
+}  // namespace lpt::formats

@@ -1,0 +1,60 @@
+#include "formats/format.h"
+
+#include "core/error.h"
+#include "formats/format_table.h"
+
+namespace lpt::formats {
+
+Format::Format(FormatParams params) : params_(std::move(params)) { traits_of(params_).validate(params_); }
+
+Format Format::parse(const nlohmann::json& j) {
+  const std::string what = "format " + j.dump();
+  LPT_CHECK(j.is_object(), what, ": expected a JSON object such as {\"type\":\"int\",\"bits\":8}");
+  const auto type = j.find("type");
+  std::vector<std::string> known;
+  for (const FormatTraits& t : format_table()) known.insert(known.end(), t.types.begin(), t.types.end());
+  LPT_CHECK(type != j.end() && type->is_string(), what, ": key 'type' is required, one of ",
+            nlohmann::json(known).dump());
+  const std::string name = type->get<std::string>();
+  for (const FormatTraits& t : format_table()) {
+    if (std::find(t.types.begin(), t.types.end(), name) == t.types.end()) continue;
+    JsonFields fields(j, what);
+    fields.raw("type");
+    FormatParams p = t.parse(name, fields);
+    fields.finish();
+    try {
+      return Format(std::move(p));
+    } catch (const Error& e) {
+      fail(what, ": ", e.what());
+    }
+  }
+  fail(what, ": unknown type '", name, "', expected one of ", nlohmann::json(known).dump());
+}
+
+Format Format::parse_text(std::string_view text) {
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(text);
+  } catch (const nlohmann::json::parse_error& e) {
+    fail("format '", text, "' is not valid JSON: ", e.what());
+  }
+  return parse(j);
+}
+
+nlohmann::json Format::json() const { return traits_of(params_).json(params_); }
+std::string Format::name() const { return traits_of(params_).name(params_); }
+double Format::bits_per_value() const { return traits_of(params_).bits_per_value(params_); }
+
+Rounding Format::rounding() const {
+  return std::visit([](const auto& p) { return p.rounding; }, params_);
+}
+
+Format Format::resolved(bool input_nonnegative) const {
+  const IntParams* p = get<IntParams>();
+  if (!p || p->signedness != Signedness::automatic) return *this;
+  IntParams q = *p;
+  q.signedness = input_nonnegative ? Signedness::is_unsigned : Signedness::is_signed;
+  return Format(q);
+}
+
+}  // namespace lpt::formats

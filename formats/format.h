@@ -1,0 +1,57 @@
+#pragma once
+// A number format as a value: its kind and parameters (one struct per kind, declared next to the
+// kind's kernels), parsed from and written back to the JSON syntax configs use, e.g.
+//   {"type":"int","bits":4,"granularity":"vector","vector_size":16,"scale_bits":4}
+//   {"type":"hbfp","mantissa_bits":3,"block_size":64}   {"type":"lns","bits":8,"gamma":8}
+//   {"type":"fp8_e4m3","scale":"tensor","pow2_scale":true}   {"type":"mx","element":"fp4_e2m1"}
+// A Tensor carries one through lpt::NumberFormat. What each kind does (JSON, names, kernels) is
+// one row of the trait table, formats/format_table.cpp.
+#include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
+#include <variant>
+
+#include "core/number_format.h"
+#include "formats/hbfp.h"
+#include "formats/int.h"
+#include "formats/lns.h"
+#include "formats/minifloat.h"
+#include "formats/mx.h"
+
+namespace lpt::formats {
+
+// The kinds, in the trait table's order; a kind's encoded form sits at the same index.
+using FormatParams = std::variant<IntParams, HbfpParams, LnsParams, MinifloatParams, MxParams>;
+using EncodedData = std::variant<IntEncoded, HbfpEncoded, LnsEncoded, MinifloatEncoded, MxEncoded>;
+
+class Format final : public NumberFormat {
+ public:
+  explicit Format(FormatParams params);  // validates: throws lpt::Error naming the bad parameter
+
+  // From a JSON object, or JSON text. Unknown keys, wrong types and out-of-range values are
+  // errors naming the key and what was expected.
+  static Format parse(const nlohmann::json& j);
+  static Format parse_text(std::string_view json_text);
+
+  nlohmann::json json() const;
+  std::string to_json() const override { return json().dump(); }
+  // e.g. "int4-pv16-s4", "uint8-pt", "int4-pc-octav", "hbfp4-b64", "lns8-g8", "fp8e4m3", "mxfp4".
+  std::string name() const override;
+  double bits_per_value() const override;
+
+  const FormatParams& params() const { return params_; }
+  template <class P>
+  const P* get() const {
+    return std::get_if<P>(&params_);
+  }
+  Rounding rounding() const;
+  // INT's `signed: "auto"` made concrete (unsigned for ReLU/ReLU6 outputs); other formats as is.
+  Format resolved(bool input_nonnegative) const;
+
+  bool operator==(const Format& o) const { return json() == o.json(); }
+
+ private:
+  FormatParams params_;
+};
+
+}  // namespace lpt::formats

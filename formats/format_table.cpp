@@ -1,0 +1,409 @@
+#include "formats/format_table.h"
+
+#include <cstring>
+#include <sstream>
+#include <type_traits>
+
+#include "core/error.h"
+
+namespace lpt::formats {
+namespace {
+
+using nlohmann::json;
+
+// ---- shared pieces --------------------------------------------------------------------------
+
+const std::vector<std::string> kRoundings = {"nearest", "stochastic"};
+Rounding parse_rounding(JsonFields& f) { return Rounding(f.choice("rounding", 0, kRoundings)); }
+const std::string& rounding_json(Rounding r) { return kRoundings[size_t(r)]; }
+const char* rounding_suffix(Rounding r) { return r == Rounding::stochastic ? "-sr" : ""; }
+
+// JSON names of the element types, in ElementType's order.
+const std::vector<std::string> kElementJson = {"fp8_e4m3", "fp8_e5m2", "fp6_e3m2", "fp6_e2m3", "fp4_e2m1", "int8"};
+
+std::string number_text(double v) {  // 99.99 -> "99.99", 8 -> "8"
+  std::ostringstream os;
+  os << v;
+  return os.str();
+}
+
+Tensor bytes_tensor(const std::vector<uint8_t>& b) {
+  Tensor t = Tensor::empty({int64_t(b.size())}, DType::u8);
+  if (!b.empty()) std::memcpy(t.raw_data(), b.data(), b.size());
+  return t;
+}
+Tensor floats_tensor(const std::vector<float>& v) { return Tensor::from_vector({int64_t(v.size())}, v); }
+template <class I>
+Tensor ints_tensor(const std::vector<I>& v) {
+  Tensor t = Tensor::empty({int64_t(v.size())}, DType::s32);
+  std::copy(v.begin(), v.end(), t.data<int32_t>());
+  return t;
+}
+
+// The kernels of a kind, adapted to the table's variant-taking signatures. Every kind's kernels
+// share one shape: quantize(p, x, y, layout, options), encode(p, x, layout, options) and
+// decode(p, encoded, y, layout).
+template <class P, auto Quantize, auto Encode, auto Decode>
+struct Kernels {
+  using E = std::invoke_result_t<decltype(Encode), const P&, const float*, const BufferLayout&, const QuantizeOptions&>;
+  static void quantize(const FormatParams& p, const float* x, float* y, const BufferLayout& l,
+                       const QuantizeOptions& o) {
+    Quantize(std::get<P>(p), x, y, l, o);
+  }
+  static EncodedData encode(const FormatParams& p, const float* x, const BufferLayout& l, const QuantizeOptions& o) {
+    return Encode(std::get<P>(p), x, l, o);
+  }
+  static void decode(const FormatParams& p, const EncodedData& e, float* y, const BufferLayout& l) {
+    Decode(std::get<P>(p), std::get<E>(e), y, l);
+  }
+  static void validate(const FormatParams& p) { formats::validate(std::get<P>(p)); }
+  static double bits_per_value(const FormatParams& p) { return formats::bits_per_value(std::get<P>(p)); }
+};
+
+// ---- int ------------------------------------------------------------------------------------
+
+namespace int_kind {
+const std::vector<std::string> kGranularities = {"tensor", "channel", "vector"};
+const std::vector<std::string> kClippings = {"max", "percentile", "mse", "octav"};
+const IntParams& of(const FormatParams& p) { return std::get<IntParams>(p); }
+
+FormatParams parse(const std::string&, JsonFields& f) {
+  IntParams p;
+  p.bits = f.integer("bits", p.bits, 1, 16);
+  if (const json* s = f.raw("signed")) {
+    if (s->is_boolean())
+      p.signedness = s->get<bool>() ? Signedness::is_signed : Signedness::is_unsigned;
+    else if (*s == "auto")
+      p.signedness = Signedness::automatic;
+    else
+      f.fail_key("signed", "must be true, false or \"auto\", got " + s->dump());
+  }
+  p.granularity = IntGranularity(f.choice("granularity", 0, kGranularities));
+  const bool vector = p.granularity == IntGranularity::vector;
+  for (const char* key : {"vector_size", "scale_bits"})
+    if (f.has(key) && !vector) f.fail_key(key, "applies to granularity \"vector\" only");
+  p.vector_size = f.integer("vector_size", p.vector_size, 1, 1 << 16);
+  p.scale_bits = f.integer("scale_bits", p.scale_bits, 0, 8);
+  p.clipping.method = ClipMethod(f.choice("clipping", 0, kClippings));
+  const bool percentile = p.clipping.method == ClipMethod::percentile;
+  if (f.has("percentile") != percentile)
+    f.fail_key("percentile", "is required with clipping \"percentile\" and taken only then");
+  p.clipping.percentile = f.number("percentile", p.clipping.percentile, 1e-9, 100);
+  p.rounding = parse_rounding(f);
+  return p;
+}
+
+json to_json(const FormatParams& fp) {
+  const IntParams& p = of(fp);
+  json j = {{"type", "int"}, {"bits", p.bits}};
+  j["signed"] = p.signedness == Signedness::automatic ? json("auto") : json(p.signedness == Signedness::is_signed);
+  j["granularity"] = kGranularities[size_t(p.granularity)];
+  if (p.granularity == IntGranularity::vector) {
+    j["vector_size"] = p.vector_size;
+    j["scale_bits"] = p.scale_bits;
+  }
+  j["clipping"] = kClippings[size_t(p.clipping.method)];
+  if (p.clipping.method == ClipMethod::percentile) j["percentile"] = p.clipping.percentile;
+  j["rounding"] = rounding_json(p.rounding);
+  return j;
+}
+
+std::string name(const FormatParams& fp) {
+  const IntParams& p = of(fp);
+  std::string s = (p.signedness == Signedness::is_unsigned ? "uint" : "int") + std::to_string(p.bits);
+  switch (p.granularity) {
+    case IntGranularity::tensor:
+      s += "-pt";
+      break;
+    case IntGranularity::channel:
+      s += "-pc";
+      break;
+    case IntGranularity::vector:
+      s += "-pv" + std::to_string(p.vector_size);
+      break;
+  }
+  if (p.scale_bits > 0) s += "-s" + std::to_string(p.scale_bits);
+  switch (p.clipping.method) {
+    case ClipMethod::max:
+      break;
+    case ClipMethod::percentile:
+      s += "-pct" + number_text(p.clipping.percentile);
+      break;
+    case ClipMethod::mse:
+      s += "-mse";
+      break;
+    case ClipMethod::octav:
+      s += "-octav";
+      break;
+  }
+  if (p.signedness == Signedness::automatic) s += "-auto";
+  return s + rounding_suffix(p.rounding);
+}
+
+int64_t block_size(const FormatParams& fp) {
+  return of(fp).granularity == IntGranularity::vector ? of(fp).vector_size : 0;
+}
+
+std::vector<EncodedArray> arrays(const FormatParams& fp, const EncodedData& ed) {
+  const IntParams& p = of(fp);
+  const IntEncoded& e = std::get<IntEncoded>(ed);
+  std::vector<EncodedArray> a{{"codes", ArrayIndex::packed_codes, bytes_tensor(e.codes.bytes), e.codes.bits}};
+  const bool fp32_vector_scales = p.granularity == IntGranularity::vector && !p.two_level();
+  a.push_back({"scales", fp32_vector_scales ? ArrayIndex::per_block : ArrayIndex::per_group, floats_tensor(e.scales)});
+  if (p.two_level()) a.push_back({"vector_scales", ArrayIndex::per_block, bytes_tensor(e.vector_scales)});
+  return a;
+}
+}  // namespace int_kind
+
+// ---- hbfp -----------------------------------------------------------------------------------
+
+namespace hbfp_kind {
+const HbfpParams& of(const FormatParams& p) { return std::get<HbfpParams>(p); }
+
+FormatParams parse(const std::string&, JsonFields& f) {
+  HbfpParams p;
+  p.mantissa_bits = f.integer("mantissa_bits", p.mantissa_bits, 1, 15);
+  p.block_size = f.integer("block_size", p.block_size, 1, 65536);
+  p.exponent_bits = f.integer("exponent_bits", p.exponent_bits, 0, 12);
+  p.rounding = parse_rounding(f);
+  return p;
+}
+
+json to_json(const FormatParams& fp) {
+  const HbfpParams& p = of(fp);
+  json j = {{"type", "hbfp"}, {"mantissa_bits", p.mantissa_bits}, {"block_size", p.block_size}};
+  if (p.exponent_bits > 0) j["exponent_bits"] = p.exponent_bits;
+  j["rounding"] = rounding_json(p.rounding);
+  return j;
+}
+
+std::string name(const FormatParams& fp) {
+  const HbfpParams& p = of(fp);
+  std::string s = "hbfp" + std::to_string(p.mantissa_bits + 1) + "-b" + std::to_string(p.block_size);
+  if (p.exponent_bits > 0) s += "-e" + std::to_string(p.exponent_bits);
+  return s + rounding_suffix(p.rounding);
+}
+
+int64_t block_size(const FormatParams& fp) { return of(fp).block_size; }
+
+std::vector<EncodedArray> arrays(const FormatParams&, const EncodedData& ed) {
+  const HbfpEncoded& e = std::get<HbfpEncoded>(ed);
+  return {{"codes", ArrayIndex::packed_codes, bytes_tensor(e.mantissas.bytes), e.mantissas.bits},
+          {"exponents", ArrayIndex::per_block, ints_tensor(e.exponents)}};
+}
+}  // namespace hbfp_kind
+
+// ---- lns ------------------------------------------------------------------------------------
+
+namespace lns_kind {
+const LnsParams& of(const FormatParams& p) { return std::get<LnsParams>(p); }
+const std::vector<std::string> kGranularities = {"tensor", "channel"};
+
+FormatParams parse(const std::string&, JsonFields& f) {
+  LnsParams p;
+  p.bits = f.integer("bits", p.bits, 2, 16);
+  p.gamma = f.number("gamma", p.gamma, 1e-6, 1e6);
+  p.granularity = LnsGranularity(f.choice("granularity", 0, kGranularities));
+  p.rounding = parse_rounding(f);
+  return p;
+}
+
+json to_json(const FormatParams& fp) {
+  const LnsParams& p = of(fp);
+  return {{"type", "lns"},
+          {"bits", p.bits},
+          {"gamma", p.gamma},
+          {"granularity", kGranularities[size_t(p.granularity)]},
+          {"rounding", rounding_json(p.rounding)}};
+}
+
+std::string name(const FormatParams& fp) {
+  const LnsParams& p = of(fp);
+  return "lns" + std::to_string(p.bits) + "-g" + number_text(p.gamma) +
+         (p.granularity == LnsGranularity::channel ? "-pc" : "") + rounding_suffix(p.rounding);
+}
+
+std::vector<EncodedArray> arrays(const FormatParams& fp, const EncodedData& ed) {
+  const LnsEncoded& e = std::get<LnsEncoded>(ed);
+  const bool per_channel = of(fp).granularity == LnsGranularity::channel;
+  return {{"codes", ArrayIndex::packed_codes, bytes_tensor(e.codes.bytes), e.codes.bits},
+          {"scales", per_channel ? ArrayIndex::per_group : ArrayIndex::per_tensor, floats_tensor(e.scales)}};
+}
+}  // namespace lns_kind
+
+// ---- minifloats -----------------------------------------------------------------------------
+
+namespace minifloat_kind {
+const MinifloatParams& of(const FormatParams& p) { return std::get<MinifloatParams>(p); }
+const std::vector<std::string> kScalings = {"none", "tensor"};
+
+FormatParams parse(const std::string& type, JsonFields& f) {
+  MinifloatParams p;
+  p.element = ElementType(std::find(kElementJson.begin(), kElementJson.end(), type) - kElementJson.begin());
+  p.scaling = MinifloatScaling(f.choice("scale", 0, kScalings));
+  if (f.has("pow2_scale") && p.scaling == MinifloatScaling::none)
+    f.fail_key("pow2_scale", "applies with \"scale\": \"tensor\" only");
+  p.pow2_scale = f.boolean("pow2_scale", false);
+  p.rounding = parse_rounding(f);
+  return p;
+}
+
+json to_json(const FormatParams& fp) {
+  const MinifloatParams& p = of(fp);
+  json j = {{"type", kElementJson[size_t(p.element)]}, {"scale", kScalings[size_t(p.scaling)]}};
+  if (p.scaling == MinifloatScaling::tensor) j["pow2_scale"] = p.pow2_scale;
+  j["rounding"] = rounding_json(p.rounding);
+  return j;
+}
+
+std::string name(const FormatParams& fp) {
+  const MinifloatParams& p = of(fp);
+  std::string s = element_traits(p.element).name;
+  if (p.scaling == MinifloatScaling::tensor) s += p.pow2_scale ? "-ts-pow2" : "-ts";
+  return s + rounding_suffix(p.rounding);
+}
+
+std::vector<EncodedArray> arrays(const FormatParams&, const EncodedData& ed) {
+  const MinifloatEncoded& e = std::get<MinifloatEncoded>(ed);
+  return {{"codes", ArrayIndex::packed_codes, bytes_tensor(e.codes.bytes), e.codes.bits},
+          {"scales", ArrayIndex::per_tensor, floats_tensor({e.scale})}};
+}
+}  // namespace minifloat_kind
+
+// ---- mx -------------------------------------------------------------------------------------
+
+namespace mx_kind {
+const MxParams& of(const FormatParams& p) { return std::get<MxParams>(p); }
+
+FormatParams parse(const std::string&, JsonFields& f) {
+  MxParams p;
+  p.element = ElementType(f.choice("element", size_t(p.element), kElementJson));
+  p.block_size = f.integer("block_size", p.block_size, 1, 65536);
+  p.rounding = parse_rounding(f);
+  return p;
+}
+
+json to_json(const FormatParams& fp) {
+  const MxParams& p = of(fp);
+  return {{"type", "mx"},
+          {"element", kElementJson[size_t(p.element)]},
+          {"block_size", p.block_size},
+          {"rounding", rounding_json(p.rounding)}};
+}
+
+std::string name(const FormatParams& fp) {
+  const MxParams& p = of(fp);
+  // OCP's names: mxfp4, mxfp6e3m2, mxfp8e4m3, mxint8.
+  std::string s = p.element == ElementType::e2m1 ? "mxfp4" : "mx" + std::string(element_traits(p.element).name);
+  if (p.block_size != 32) s += "-b" + std::to_string(p.block_size);
+  return s + rounding_suffix(p.rounding);
+}
+
+int64_t block_size(const FormatParams& fp) { return of(fp).block_size; }
+
+std::vector<EncodedArray> arrays(const FormatParams&, const EncodedData& ed) {
+  const MxEncoded& e = std::get<MxEncoded>(ed);
+  return {{"codes", ArrayIndex::packed_codes, bytes_tensor(e.elements.bytes), e.elements.bits},
+          {"scales", ArrayIndex::per_block, bytes_tensor(e.scales)}};
+}
+}  // namespace mx_kind
+
+int64_t unblocked(const FormatParams&) { return 0; }
+
+using IntK = Kernels<IntParams, int_quantize, int_encode, int_decode>;
+using HbfpK = Kernels<HbfpParams, hbfp_quantize, hbfp_encode, hbfp_decode>;
+using LnsK = Kernels<LnsParams, lns_quantize, lns_encode, lns_decode>;
+using MinifloatK = Kernels<MinifloatParams, minifloat_quantize, minifloat_encode, minifloat_decode>;
+using MxK = Kernels<MxParams, mx_quantize, mx_encode, mx_decode>;
+
+}  // namespace
+
+const std::vector<FormatTraits>& format_table() {
+  static const std::vector<FormatTraits> table = {
+      {"int",
+       {"int"},
+       int_kind::parse,
+       int_kind::to_json,
+       int_kind::name,
+       IntK::bits_per_value,
+       int_kind::block_size,
+       IntK::validate,
+       IntK::quantize,
+       IntK::encode,
+       IntK::decode,
+       int_kind::arrays,
+       {R"({"type":"int","bits":8,"signed":true})", R"({"type":"int","bits":4,"signed":true,"granularity":"channel"})",
+        R"({"type":"int","bits":4,"signed":true,"granularity":"vector","vector_size":16,"scale_bits":4})",
+        R"({"type":"int","bits":4,"signed":true,"granularity":"vector","vector_size":16})",
+        R"({"type":"int","bits":4,"signed":false})",
+        R"({"type":"int","bits":4,"signed":true,"granularity":"channel","clipping":"octav"})",
+        R"({"type":"int","bits":6,"signed":true,"clipping":"percentile","percentile":99.9})",
+        R"({"type":"int","bits":8,"signed":true,"clipping":"mse"})",
+        R"({"type":"int","bits":4,"signed":true,"rounding":"stochastic"})",
+        R"({"type":"int","bits":4,"signed":true,"granularity":"vector","scale_bits":4,"rounding":"stochastic"})"}},
+      {"hbfp",
+       {"hbfp"},
+       hbfp_kind::parse,
+       hbfp_kind::to_json,
+       hbfp_kind::name,
+       HbfpK::bits_per_value,
+       hbfp_kind::block_size,
+       HbfpK::validate,
+       HbfpK::quantize,
+       HbfpK::encode,
+       HbfpK::decode,
+       hbfp_kind::arrays,
+       {R"({"type":"hbfp","mantissa_bits":3,"block_size":64})", R"({"type":"hbfp","mantissa_bits":5,"block_size":64})",
+        R"({"type":"hbfp","mantissa_bits":7,"block_size":16,"exponent_bits":4})",
+        R"({"type":"hbfp","mantissa_bits":3,"block_size":64,"rounding":"stochastic"})"}},
+      {"lns",
+       {"lns"},
+       lns_kind::parse,
+       lns_kind::to_json,
+       lns_kind::name,
+       LnsK::bits_per_value,
+       unblocked,
+       LnsK::validate,
+       LnsK::quantize,
+       LnsK::encode,
+       LnsK::decode,
+       lns_kind::arrays,
+       {R"({"type":"lns","bits":8,"gamma":8})", R"({"type":"lns","bits":8,"gamma":8,"granularity":"channel"})",
+        R"({"type":"lns","bits":5,"gamma":2})", R"({"type":"lns","bits":8,"gamma":8,"rounding":"stochastic"})"}},
+      {"minifloat",
+       {"fp8_e4m3", "fp8_e5m2", "fp6_e3m2", "fp6_e2m3", "fp4_e2m1"},
+       minifloat_kind::parse,
+       minifloat_kind::to_json,
+       minifloat_kind::name,
+       MinifloatK::bits_per_value,
+       unblocked,
+       MinifloatK::validate,
+       MinifloatK::quantize,
+       MinifloatK::encode,
+       MinifloatK::decode,
+       minifloat_kind::arrays,
+       {R"({"type":"fp8_e4m3"})", R"({"type":"fp8_e5m2"})", R"({"type":"fp6_e3m2"})", R"({"type":"fp6_e2m3"})",
+        R"({"type":"fp4_e2m1"})", R"({"type":"fp8_e4m3","scale":"tensor"})",
+        R"({"type":"fp8_e5m2","scale":"tensor","pow2_scale":true})",
+        R"({"type":"fp4_e2m1","scale":"tensor","pow2_scale":true,"rounding":"stochastic"})"}},
+      {"mx",
+       {"mx"},
+       mx_kind::parse,
+       mx_kind::to_json,
+       mx_kind::name,
+       MxK::bits_per_value,
+       mx_kind::block_size,
+       MxK::validate,
+       MxK::quantize,
+       MxK::encode,
+       MxK::decode,
+       mx_kind::arrays,
+       {R"({"type":"mx","element":"fp4_e2m1"})", R"({"type":"mx","element":"fp6_e3m2"})",
+        R"({"type":"mx","element":"fp6_e2m3"})", R"({"type":"mx","element":"fp8_e4m3"})",
+        R"({"type":"mx","element":"fp8_e5m2"})", R"({"type":"mx","element":"int8"})",
+        R"({"type":"mx","element":"fp4_e2m1","rounding":"stochastic"})"}},
+  };
+  return table;
+}
+
+}  // namespace lpt::formats

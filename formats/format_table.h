@@ -1,0 +1,45 @@
+#pragma once
+// The trait table (in the manner of ggml's type traits): one row per format kind saying how it is
+// parsed from JSON, written back, named, costed, and how its kernels quantize, encode and decode.
+// Adding a format means its kernels, its parameter / encoded structs in formats/format.h's two
+// variants, and one row here.
+#include <string>
+#include <vector>
+
+#include "core/tensor.h"
+#include "formats/format.h"
+#include "formats/json_fields.h"
+
+namespace lpt::formats {
+
+// One array of an encoded tensor, for export (SPEC §7). Codes are packed bytes; block arrays have
+// one entry per block in [outer, block, inner] order; group arrays one per scale group (channel).
+enum class ArrayIndex { packed_codes, per_block, per_group, per_tensor };
+struct EncodedArray {
+  std::string name;  // "codes", "scales", "vector_scales", "exponents"
+  ArrayIndex index;
+  Tensor data;        // 1-D, u8 / s32 / f32
+  int code_bits = 0;  // packed codes: bits per code (SPEC §7 packing)
+};
+
+struct FormatTraits {
+  const char* kind;                // "int", "hbfp", ...
+  std::vector<std::string> types;  // the JSON "type" values this kind parses
+  FormatParams (*parse)(const std::string& type, JsonFields& fields);
+  nlohmann::json (*json)(const FormatParams& p);
+  std::string (*name)(const FormatParams& p);
+  double (*bits_per_value)(const FormatParams& p);
+  int64_t (*block_size)(const FormatParams& p);  // elements per vector / block along the runs; 0: none
+  void (*validate)(const FormatParams& p);
+  void (*quantize)(const FormatParams& p, const float* x, float* y, const BufferLayout& l, const QuantizeOptions& o);
+  EncodedData (*encode)(const FormatParams& p, const float* x, const BufferLayout& l, const QuantizeOptions& o);
+  void (*decode)(const FormatParams& p, const EncodedData& e, float* y, const BufferLayout& l);
+  std::vector<EncodedArray> (*arrays)(const FormatParams& p, const EncodedData& e);
+  std::vector<std::string> examples;  // representative formats as JSON: tests and benchmarks loop over them
+};
+
+// Rows in FormatParams' order.
+const std::vector<FormatTraits>& format_table();
+inline const FormatTraits& traits_of(const FormatParams& p) { return format_table()[p.index()]; }
+
+}  // namespace lpt::formats

@@ -1,0 +1,354 @@
+#include "formats/int_kernels.h"
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+
+#include "core/cpu.h"
+#include "formats/block_kernels.h"
+
+namespace lpt::formats::int_kernels {
+namespace {
+
+constexpr int64_t kPiece = 1024;  // elements per batch of stochastic-rounding uniforms
+
+// Elements m0 .. m0+n−1, one step for all; N > 0 is n known at compile time (a full vector of a
+// common size: straight-line SIMD code instead of a loop with remainders).
+template <bool Stochastic, int64_t N = 0, class Sink>
+void apply_span(const float* x, int64_t m0, int64_t n_, Step st, const Sink& sink, const RoundingContext& r) {
+  const int64_t n = N ? N : n_;
+  if constexpr (!Stochastic) {
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) sink.put(m0 + i, code_even(clamp_to(x[m0 + i] / st.d, st.lo, st.hi)), st.A, st.B);
+  } else {
+    float u[kPiece];
+    for (int64_t p = 0; p < n; p += kPiece) {
+      const int64_t k = std::min(kPiece, n - p);
+      detail::fill_uniforms(r, m0 + p, 1, k, u);
+      for (int64_t i = 0; i < k; ++i) {
+        const int64_t m = m0 + p + i;
+        sink.put(m, code_stochastic(clamp_to(x[m] / st.d, st.lo, st.hi), u[i]), st.A, st.B);
+      }
+    }
+  }
+}
+
+// Elements m0 .. m0+n−1 with a step per element (arrays indexed from 0; A null: all 1).
+template <bool Stochastic, class Sink>
+void apply_row(const float* x, int64_t m0, int64_t n, const float* d, const float* A, const float* B, const float* lo,
+               const float* hi, const Sink& sink, const RoundingContext& r) {
+  if constexpr (!Stochastic) {
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i)
+      sink.put(m0 + i, code_even(clamp_to(x[m0 + i] / d[i], lo[i], hi[i])), A ? A[i] : 1.0f, B[i]);
+  } else {
+    float u[kPiece];
+    for (int64_t p = 0; p < n; p += kPiece) {
+      const int64_t k = std::min(kPiece, n - p);
+      detail::fill_uniforms(r, m0 + p, 1, k, u);
+      for (int64_t i = p; i < p + k; ++i)
+        sink.put(m0 + i, code_stochastic(clamp_to(x[m0 + i] / d[i], lo[i], hi[i]), u[i - p]), A ? A[i] : 1.0f, B[i]);
+    }
+  }
+}
+
+// Magnitudes as bit patterns (as in scan_groups): unsigned max reductions vectorise, |x| bits are
+// >= kNonFinite exactly for Inf/NaN, and raw bits exceed kNegativeZero exactly for negative x.
+constexpr uint32_t kAbsMask = 0x7fffffffu, kNonFinite = 0x7f800000u, kNegativeZero = 0x80000000u;
+inline uint32_t bits_of(float v) { return std::bit_cast<uint32_t>(v); }
+
+// The steps of a batch of vectors from their maxima, as arrays, in one vectorised loop (the
+// per-vector scalar work would otherwise cost as much as the elements' own).
+struct VectorSteps {
+  std::vector<float> amax, gamma, d, A, B, lo, hi;
+  explicit VectorSteps(int64_t n)
+      : amax(size_t(n)), gamma(size_t(n)), d(size_t(n)), A(size_t(n)), B(size_t(n)), lo(size_t(n)), hi(size_t(n)) {}
+
+  // γ of the vector whose first element sits at memory position m (two-level).
+  static float gamma_at(int64_t m, const VectorScaling& vs) {
+    return vs.groups.len == 1 ? vs.gamma[0] : vs.gamma[(m / vs.groups.inner) % vs.groups.len];
+  }
+  // Single level: s_v = amax/qmax (a zero one keeps zeros); two-level: S_v = clamp(RNE(s_v/γ)).
+  void compute(int64_t n, const VectorScaling& vs) {
+    const float qmax = vs.qmax, smax = vs.scale_max, rlo = vs.range.lo, rhi = vs.range.hi;
+    float *pd = d.data(), *pa = A.data(), *pb = B.data(), *pl = lo.data(), *ph = hi.data();
+    const float *pm = amax.data(), *pg = gamma.data();
+    if (smax == 0.0f) {
+#pragma omp simd
+      for (int64_t i = 0; i < n; ++i) {
+        const float sv = pm[i] / qmax;
+        const bool zero = !(sv > 0.0f);
+        pd[i] = zero ? 1.0f : sv;
+        pa[i] = 1.0f;
+        pb[i] = pd[i];
+        pl[i] = zero ? 0.0f : rlo;
+        ph[i] = zero ? 0.0f : rhi;
+      }
+    } else {
+#pragma omp simd
+      for (int64_t i = 0; i < n; ++i) {
+        const float S = std::min(std::max(std::nearbyint((pm[i] / qmax) / pg[i]), 1.0f), smax);
+        pd[i] = S * pg[i];
+        pa[i] = S;
+        pb[i] = pg[i];
+        pl[i] = rlo;
+        ph[i] = rhi;
+      }
+    }
+  }
+  Step step(int64_t i) const { return {d[i], A[i], B[i], lo[i], hi[i]}; }
+  // What encode stores per vector: s_v (1 for a zero vector) or S_v.
+  float stored(int64_t i, const VectorScaling& vs) const { return vs.scale_max == 0.0f ? B[i] : A[i]; }
+};
+
+constexpr int64_t kBatch = 64;  // contiguous vectors whose steps are computed together
+
+// max |x| bits and max raw bits of n elements (N > 0: n known at compile time).
+template <int64_t N>
+inline void max_bits(const float* p, int64_t n_, uint32_t& am, uint32_t& raw) {
+  const int64_t n = N ? N : n_;
+  uint32_t a = 0, r = 0;
+#pragma omp simd reduction(max : a, r)
+  for (int64_t j = 0; j < n; ++j) {
+    a = std::max(a, bits_of(p[j]) & kAbsMask);
+    r = std::max(r, bits_of(p[j]));
+  }
+  am = a, raw = r;
+}
+
+// Vectors k in [kb, ke) of contiguous runs (inner == 1), in batches; V = FixedV when it is nonzero.
+template <bool Stochastic, int64_t FixedV, class Sink>
+InputCheck vectors_contiguous(const float* x, const Sink& sink, int64_t kb, int64_t ke, const RunGeometry& g, int64_t V,
+                              const VectorScaling& vs, const RoundingContext& r, float* vector_scales,
+                              VectorSteps& st) {
+  const int64_t nb = (g.len + V - 1) / V;
+  InputCheck check{true, false};
+  int64_t start[kBatch], count[kBatch];
+  bool skip[kBatch];
+  // Vector k = (run o, vector b of the run), stepped without a division per vector. A contiguous
+  // run's γ group is an axis before it, so γ changes only from one run to the next.
+  int64_t o = kb / nb, b = kb % nb;
+  const bool two_level = vs.scale_max != 0.0f;
+  float gamma = two_level ? VectorSteps::gamma_at(o * g.len, vs) : 0.0f;
+  for (int64_t k0 = kb; k0 < ke; k0 += kBatch) {
+    const int64_t batch = std::min(kBatch, ke - k0);
+    for (int64_t i = 0; i < batch; ++i) {
+      const int64_t m0 = o * g.len + b * V, n = std::min(V, g.len - b * V);
+      st.gamma[i] = gamma;
+      if (++b == nb) {
+        b = 0, ++o;
+        if (two_level && o * g.len < g.numel()) gamma = VectorSteps::gamma_at(o * g.len, vs);
+      }
+      uint32_t am, raw;
+      __builtin_prefetch(x + m0 + 512);  // the next vectors' data, while this one's scale is worked out
+      if (FixedV && n == FixedV)
+        max_bits<FixedV>(x + m0, n, am, raw);
+      else
+        max_bits<0>(x + m0, n, am, raw);
+      check.has_negative |= raw > kNegativeZero;
+      check.finite &= am < kNonFinite;
+      // An error: leave x (which may be y) as it is for the message.
+      skip[i] = am >= kNonFinite || (raw > kNegativeZero && vs.range.lo == 0.0f);
+      start[i] = m0, count[i] = n;
+      st.amax[i] = skip[i] ? 0.0f : std::bit_cast<float>(am);
+    }
+    st.compute(batch, vs);
+    for (int64_t i = 0; i < batch; ++i) {
+      if (skip[i]) continue;
+      if (vector_scales) vector_scales[k0 + i] = st.stored(i, vs);
+      if (FixedV && count[i] == FixedV)
+        apply_span<Stochastic, FixedV>(x, start[i], count[i], st.step(i), sink, r);
+      else
+        apply_span<Stochastic>(x, start[i], count[i], st.step(i), sink, r);
+    }
+  }
+  return check;
+}
+
+// Blocks t = (o, b) in [tb, te) of strided runs (inner > 1): V rows of `inner` contiguous
+// elements, one vector per position j.
+template <bool Stochastic, class Sink>
+InputCheck vectors_strided(const float* x, const Sink& sink, int64_t tb, int64_t te, const RunGeometry& g, int64_t V,
+                           const VectorScaling& vs, const RoundingContext& r, float* vector_scales, VectorSteps& st,
+                           std::vector<uint32_t>& am_bits) {
+  const int64_t nb = (g.len + V - 1) / V, inner = g.inner;
+  uint32_t* am = am_bits.data();
+  float* amax = st.amax.data();
+  InputCheck check{true, false};
+  int64_t gamma_run = -1;  // the run st.gamma holds: γ depends on the run o and on j, never on b
+  for (int64_t t = tb; t < te; ++t) {
+    const int64_t o = t / nb, b = t % nb, rows = std::min(V, g.len - b * V);
+    const int64_t base = (o * g.len + b * V) * inner;
+    std::fill_n(am, inner, 0u);
+    uint32_t raw = 0, bad = 0;
+    for (int64_t i = 0; i < rows; ++i) {
+      const float* row = x + base + i * inner;
+#pragma omp simd reduction(max : raw)
+      for (int64_t j = 0; j < inner; ++j) {
+        am[j] = std::max(am[j], bits_of(row[j]) & kAbsMask);
+        raw = std::max(raw, bits_of(row[j]));
+      }
+    }
+#pragma omp simd reduction(max : bad)
+    for (int64_t j = 0; j < inner; ++j) {
+      bad = std::max(bad, am[j]);
+      amax[j] = std::bit_cast<float>(am[j]);
+    }
+    check.has_negative |= raw > kNegativeZero;
+    check.finite &= bad < kNonFinite;
+    if (bad >= kNonFinite || (raw > kNegativeZero && vs.range.lo == 0.0f)) continue;
+    if (vs.scale_max != 0.0f && o != gamma_run) {
+      for (int64_t j = 0; j < inner; ++j) st.gamma[j] = VectorSteps::gamma_at(base + j, vs);
+      gamma_run = o;
+    }
+    st.compute(inner, vs);
+    if (vector_scales)
+      for (int64_t j = 0; j < inner; ++j) vector_scales[t * inner + j] = st.stored(j, vs);
+    for (int64_t i = 0; i < rows; ++i)
+      for (int64_t j0 = 0; j0 < inner; j0 += kPiece) {
+        const int64_t n = std::min(kPiece, inner - j0);
+        apply_row<Stochastic>(x, base + i * inner + j0, n, st.d.data() + j0, st.A.data() + j0, st.B.data() + j0,
+                              st.lo.data() + j0, st.hi.data() + j0, sink, r);
+      }
+  }
+  return check;
+}
+
+// Elements [b, e) with single-level group scales, walking spans of one group (inner > 1 or C = 1).
+template <bool Stochastic, class Sink>
+void groupwise_spans(const float* x, const Sink& sink, int64_t b, int64_t e, const RunGeometry& g, const GroupSteps& s,
+                     const RoundingContext& r) {
+  for (int64_t m = b; m < e;) {
+    const int64_t span = m / g.inner, c = span % g.len, end = std::min(e, (span + 1) * g.inner);
+    apply_span<Stochastic>(x, m, end - m, Step{s.d[c], 1.0f, s.B[c], s.lo[c], s.hi[c]}, sink, r);
+    m = end;
+  }
+}
+
+// Rows [ob, oe) of C channels each (inner == 1): a step per element of the row.
+template <bool Stochastic, class Sink>
+void groupwise_rows(const float* x, const Sink& sink, int64_t ob, int64_t oe, int64_t C, const GroupSteps& s,
+                    const RoundingContext& r) {
+  for (int64_t o = ob; o < oe; ++o)
+    for (int64_t c0 = 0; c0 < C; c0 += kPiece) {
+      const int64_t n = std::min(kPiece, C - c0);
+      apply_row<Stochastic>(x, o * C + c0, n, s.d.data() + c0, nullptr, s.B.data() + c0, s.lo.data() + c0,
+                            s.hi.data() + c0, sink, r);
+    }
+}
+
+// The nearest-even loops again, compiled for AVX-512 (flatten inlines the whole loop nest).
+#define LPT_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq"), flatten))
+template <int64_t FixedV, class Sink>
+LPT_AVX512 InputCheck vectors_contiguous_avx512(const float* x, const Sink& sink, int64_t kb, int64_t ke,
+                                                const RunGeometry& g, int64_t V, const VectorScaling& vs,
+                                                const RoundingContext& r, float* vector_scales, VectorSteps& st) {
+  return vectors_contiguous<false, FixedV>(x, sink, kb, ke, g, V, vs, r, vector_scales, st);
+}
+template <class Sink>
+LPT_AVX512 InputCheck vectors_strided_avx512(const float* x, const Sink& sink, int64_t tb, int64_t te,
+                                             const RunGeometry& g, int64_t V, const VectorScaling& vs,
+                                             const RoundingContext& r, float* vector_scales, VectorSteps& st,
+                                             std::vector<uint32_t>& am) {
+  return vectors_strided<false>(x, sink, tb, te, g, V, vs, r, vector_scales, st, am);
+}
+template <class Sink>
+LPT_AVX512 void groupwise_spans_avx512(const float* x, const Sink& sink, int64_t b, int64_t e, const RunGeometry& g,
+                                       const GroupSteps& s, const RoundingContext& r) {
+  groupwise_spans<false>(x, sink, b, e, g, s, r);
+}
+template <class Sink>
+LPT_AVX512 void groupwise_rows_avx512(const float* x, const Sink& sink, int64_t ob, int64_t oe, int64_t C,
+                                      const GroupSteps& s, const RoundingContext& r) {
+  groupwise_rows<false>(x, sink, ob, oe, C, s, r);
+}
+#undef LPT_AVX512
+
+// Work is handed out in pieces of about kWork elements, dynamically: every element's result is
+// independent of which thread computes it, and a thread slowed down by another process on its
+// core does not hold the others up.
+constexpr int64_t kWork = int64_t{1} << 15;
+int64_t pieces(int64_t n, int64_t per_piece) { return (n + per_piece - 1) / per_piece; }
+
+}  // namespace
+
+template <class Sink>
+InputCheck vector_pass(const float* x, const Sink& sink, const BufferLayout& l, int64_t V, const VectorScaling& vs,
+                       const RoundingContext& r, float* vector_scales) {
+  const RunGeometry& g = l.runs;
+  const bool stochastic = r.mode == Rounding::stochastic, avx512 = cpu_has_avx512();
+  const int64_t blocks = g.outer * ((g.len + V - 1) / V);  // (run, vector) pairs
+  const int64_t per_piece = std::max<int64_t>(1, kWork / (V * g.inner));
+  int bad = 0, negative = 0;
+#pragma omp parallel reduction(| : bad, negative)
+  {
+    VectorSteps st(g.inner == 1 ? kBatch : g.inner);
+    std::vector<uint32_t> am(size_t(g.inner == 1 ? 0 : g.inner));
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t p = 0; p < pieces(blocks, per_piece); ++p) {
+      const int64_t b = p * per_piece, e = std::min(blocks, b + per_piece);
+      InputCheck c;
+      if (g.inner == 1) {
+        // The usual vector sizes get loops of a compile-time length.
+        const auto contiguous = [&]<int64_t FixedV>() {
+          return stochastic ? vectors_contiguous<true, FixedV>(x, sink, b, e, g, V, vs, r, vector_scales, st)
+                 : avx512   ? vectors_contiguous_avx512<FixedV>(x, sink, b, e, g, V, vs, r, vector_scales, st)
+                            : vectors_contiguous<false, FixedV>(x, sink, b, e, g, V, vs, r, vector_scales, st);
+        };
+        c = V == 16   ? contiguous.template operator()<16>()
+            : V == 32 ? contiguous.template operator()<32>()
+                      : contiguous.template operator()<0>();
+      } else {
+        c = stochastic ? vectors_strided<true>(x, sink, b, e, g, V, vs, r, vector_scales, st, am)
+            : avx512   ? vectors_strided_avx512(x, sink, b, e, g, V, vs, r, vector_scales, st, am)
+                       : vectors_strided<false>(x, sink, b, e, g, V, vs, r, vector_scales, st, am);
+      }
+      bad |= !c.finite;
+      negative |= c.has_negative;
+    }
+  }
+  return {bad == 0, negative != 0};
+}
+
+template <class Sink>
+void groupwise_pass(const float* x, const Sink& sink, const RunGeometry& g, const GroupSteps& steps,
+                    const RoundingContext& r) {
+  const bool stochastic = r.mode == Rounding::stochastic, avx512 = cpu_has_avx512();
+  const int64_t n = g.numel();
+  if (g.inner == 1 && g.len > 1) {  // rows of C channels, a scale per element of the row
+    const int64_t per_piece = std::max<int64_t>(1, kWork / g.len);
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int64_t p = 0; p < pieces(g.outer, per_piece); ++p) {
+      const int64_t b = p * per_piece, e = std::min(g.outer, b + per_piece);
+      if (stochastic)
+        groupwise_rows<true>(x, sink, b, e, g.len, steps, r);
+      else if (avx512)
+        groupwise_rows_avx512(x, sink, b, e, g.len, steps, r);
+      else
+        groupwise_rows<false>(x, sink, b, e, g.len, steps, r);
+    }
+    return;
+  }
+  // Pieces of whole cache lines (kWork is a multiple of 16), so threads never write the same line.
+#pragma omp parallel for schedule(dynamic, 1)
+  for (int64_t p = 0; p < pieces(n, kWork); ++p) {
+    const int64_t b = p * kWork, e = std::min(n, b + kWork);
+    if (stochastic)
+      groupwise_spans<true>(x, sink, b, e, g, steps, r);
+    else if (avx512)
+      groupwise_spans_avx512(x, sink, b, e, g, steps, r);
+    else
+      groupwise_spans<false>(x, sink, b, e, g, steps, r);
+  }
+}
+
+template InputCheck vector_pass(const float*, const ValueSink&, const BufferLayout&, int64_t, const VectorScaling&,
+                                const RoundingContext&, float*);
+template InputCheck vector_pass(const float*, const CodeSink&, const BufferLayout&, int64_t, const VectorScaling&,
+                                const RoundingContext&, float*);
+template void groupwise_pass(const float*, const ValueSink&, const RunGeometry&, const GroupSteps&,
+                             const RoundingContext&);
+template void groupwise_pass(const float*, const CodeSink&, const RunGeometry&, const GroupSteps&,
+                             const RoundingContext&);
+
+}  // namespace lpt::formats::int_kernels

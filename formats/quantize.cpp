@@ -1,0 +1,114 @@
+#include "formats/quantize.h"
+
+#include <cmath>
+#include <limits>
+
+#include "core/error.h"
+#include "formats/format_table.h"
+
+namespace lpt::formats {
+
+namespace {
+// Geometry of a dense tensor's memory along logical axis `axis`: in any axis order, the axis'
+// stride is the product of the sizes of the axes that lie faster in memory.
+RunGeometry geometry_along(const Shape& shape, const Shape& strides, int axis, const char* what) {
+  const int nd = int(shape.size());
+  const int a = axis < 0 ? axis + nd : axis;
+  LPT_CHECK(a >= 0 && a < nd, "quantize: ", what, " ", axis, " out of range for shape ", shape_str(shape));
+  const int64_t n = shape_numel(shape), len = shape[size_t(a)];
+  if (len <= 1 || n == 0) return {n, 1, 1};
+  const int64_t inner = strides[size_t(a)];
+  return {n / (len * inner), len, inner};
+}
+
+BufferLayout layout_of(const Shape& shape, const Shape& strides, int axis, std::optional<int> channel_axis) {
+  if (shape.empty()) return BufferLayout::flat(1);
+  BufferLayout l;
+  l.runs = geometry_along(shape, strides, axis, "axis");
+  if (channel_axis) {
+    l.groups = geometry_along(shape, strides, *channel_axis, "channel axis");
+    l.has_channel_axis = true;
+  } else {
+    l.groups = {1, 1, shape_numel(shape)};
+  }
+  return l;
+}
+}  // namespace
+
+BufferLayout BufferLayout::flat(int64_t n) { return {{1, n, 1}, {1, 1, n}, false}; }
+
+BufferLayout BufferLayout::of(const Tensor& t, int axis, std::optional<int> channel_axis) {
+  LPT_CHECK(t.is_dense(), "quantize: tensor ", t.describe(), " is not dense");
+  return layout_of(t.shape(), t.strides(), axis, channel_axis);
+}
+
+BufferLayout BufferLayout::row_major(const Shape& shape, int axis, std::optional<int> channel_axis) {
+  return layout_of(shape, contiguous_strides(shape), axis, channel_axis);
+}
+
+void fill_error_stats(const float* x, const float* y, const BufferLayout& l, QuantizeStats& s) {
+  const int64_t n = l.numel();
+  const bool clipping = int64_t(s.clip.size()) == l.num_groups() && n > 0;
+  constexpr int64_t kChunk = int64_t{1} << 14;  // fixed chunks summed in order: thread-count independent
+  const int64_t chunks = (n + kChunk - 1) / kChunk;
+  struct Part {
+    double signal = 0, noise = 0, flushed = 0, clipped = 0;
+  };
+  std::vector<Part> parts(static_cast<size_t>(chunks));
+#pragma omp parallel for schedule(static)
+  for (int64_t c = 0; c < chunks; ++c) {
+    Part p;
+    for (int64_t m = c * kChunk; m < std::min(n, (c + 1) * kChunk); ++m) {
+      const double d = double(x[m]) - y[m];
+      p.signal += double(x[m]) * x[m];
+      p.noise += d * d;
+      p.flushed += (x[m] != 0.0f && y[m] == 0.0f);
+      if (clipping) p.clipped += std::fabs(x[m]) > s.clip[size_t(l.group_of(m))];
+    }
+    parts[size_t(c)] = p;
+  }
+  Part t;
+  for (const Part& p : parts) t.signal += p.signal, t.noise += p.noise, t.flushed += p.flushed, t.clipped += p.clipped;
+  s.sqnr_db = t.noise > 0 ? 10.0 * std::log10(t.signal / t.noise) : std::numeric_limits<double>::infinity();
+  s.flushed_fraction = n > 0 ? t.flushed / double(n) : 0.0;
+  if (clipping) s.clipped_fraction = t.clipped / double(n);
+}
+
+void quantize(const Format& f, const float* x, float* y, const BufferLayout& l, const QuantizeOptions& o) {
+  const FormatTraits& t = traits_of(f.params());
+  LPT_CHECK(f.get<IntParams>() || (o.fixed_clip.empty() && o.warm_start.empty()), "tensor '", o.name, "': format ",
+            f.name(), " has no clip value to freeze or warm-start");
+  QuantizeOptions k = o;
+  k.rounding.mode = f.rounding();
+  if (!o.stats) return t.quantize(f.params(), x, y, l, k);
+  *o.stats = QuantizeStats{};
+  if (x != y) {
+    t.quantize(f.params(), x, y, l, k);
+    return fill_error_stats(x, y, l, *o.stats);
+  }
+  const std::vector<float> original(x, x + l.numel());  // in place: keep x for the error statistics
+  t.quantize(f.params(), x, y, l, k);
+  fill_error_stats(original.data(), y, l, *o.stats);
+}
+
+Tensor quantize(const Tensor& x_in, std::shared_ptr<const Format> f, const QuantizeOptions& o) {
+  LPT_CHECK(x_in.dtype() == DType::f32, "quantize: tensor '", o.name, "' is ", dtype_name(x_in.dtype()),
+            ", expected f32");
+  // Contiguous and channels-last memory is walked as it is (LogicalOrder maps it for stochastic
+  // rounding); anything else is copied to contiguous first.
+  const Tensor x = x_in.is_contiguous() || x_in.is_channels_last() ? x_in : x_in.contiguous();
+  Tensor y = Tensor::empty_like(x);
+  if (x.numel() > 0) {
+    QuantizeOptions k = o;
+    k.rounding.order = LogicalOrder::of(x);
+    quantize(*f, x.data<float>(), y.data<float>(), BufferLayout::of(x, o.axis, o.channel_axis), k);
+  }
+  y.set_format(std::move(f));
+  return y;
+}
+
+Tensor quantize(const Tensor& x, const Format& f, const QuantizeOptions& o) {
+  return quantize(x, std::make_shared<const Format>(f), o);
+}
+
+}  // namespace lpt::formats

@@ -1,0 +1,26 @@
+#pragma once
+// Fake quantization (SPEC §1): fp32 in, the nearest values the format represents out, on raw
+// buffers or on Tensors. The format's `rounding` picks nearest-even or stochastic; the options
+// carry stochastic rounding's key, the axes, frozen clip values and the diagnostics sink.
+#include <memory>
+
+#include "core/tensor.h"
+#include "formats/format.h"
+#include "formats/quantize_options.h"
+
+namespace lpt::formats {
+
+// y = Q(x) over a buffer laid out as `l` (x == y allowed). With o.stats, also the diagnostics.
+void quantize(const Format& f, const float* x, float* y, const BufferLayout& l, const QuantizeOptions& o);
+
+// A new tensor carrying the format, contiguous or channels-last like x (other strided views come
+// back contiguous). Runs go along o.axis and scale groups along o.channel_axis of the logical
+// tensor; stochastic rounding is keyed by logical element index. An empty tensor stays empty.
+Tensor quantize(const Tensor& x, std::shared_ptr<const Format> f, const QuantizeOptions& o = {});
+Tensor quantize(const Tensor& x, const Format& f, const QuantizeOptions& o = {});
+
+// The generic part of QuantizeStats from x and its quantization y: SQNR, the flushed fraction and,
+// when stats.clip holds one value per group, the clipped fraction. Deterministic for any thread count.
+void fill_error_stats(const float* x, const float* y, const BufferLayout& l, QuantizeStats& stats);
+
+}  // namespace lpt::formats

@@ -1,0 +1,207 @@
+// End-to-end tests of `lpt train` / `lpt eval` / `lpt report`, each run as a separate process on a
+// tiny synthetic experiment: resume is bit-exact, Ctrl-C checkpoints and exits 130, NaN stops the
+// run keeping the last good checkpoint, and bad configs fail naming the key.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "core/hdf5.h"
+
+namespace lpt {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Result {
+  int status;
+  std::string output;
+};
+
+// Runs the lpt binary with a shell command line; output is stdout and stderr together.
+Result run_lpt(const std::string& args) {
+  const std::string out = (fs::temp_directory_path() / "lpt_cli_test_output.txt").string();
+  const std::string cmd = std::string(LPT_BINARY) + " " + args + " > " + out + " 2>&1";
+  const int raw = std::system(cmd.c_str());
+  std::ifstream in(out);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return {WIFEXITED(raw) ? WEXITSTATUS(raw) : -1, ss.str()};
+}
+
+class TrainCli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("lpt_train_cli_" + std::to_string(getpid()) + "_" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    config_ = (dir_ / "tiny.json").string();
+    std::ofstream(config_) << R"({
+      "name": "tiny", "seed": 3, "threads": 2,
+      "model": {"name": "resnet20"},
+      "data": {"dataset": "synthetic", "synthetic_size": 120,
+               "validation_size": 24, "normalize": {"mean": [0.5], "std": [0.25]}},
+      "training": {"epochs": 2, "batch_size": 16, "eval_batch_size": 32},
+      "optimizer": {"name": "sgd", "lr": 0.05},
+      "schedule": {"name": "cosine"}
+    })";
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  std::string run(const std::string& name) const { return (dir_ / name).string(); }
+  std::string train_args(const std::string& name) const {
+    return "train " + config_ + " --set output_dir=" + run(name);
+  }
+
+  fs::path dir_;
+  std::string config_;
+};
+
+// Every /model tensor of two checkpoints, compared bit for bit.
+void expect_same_weights(const std::string& a, const std::string& b) {
+  const h5::File fa = h5::File::open_read(a), fb = h5::File::open_read(b);
+  const auto names = fa.datasets("model");
+  ASSERT_EQ(names, fb.datasets("model"));
+  ASSERT_FALSE(names.empty());
+  for (const std::string& n : names) {
+    const Tensor ta = fa.read("model/" + n), tb = fb.read("model/" + n);
+    ASSERT_EQ(ta.nbytes(), tb.nbytes()) << n;
+    EXPECT_EQ(0, std::memcmp(ta.raw_data(), tb.raw_data(), ta.nbytes())) << "tensor " << n << " differs";
+  }
+}
+
+TEST_F(TrainCli, ResumeInSeparateProcessesIsBitExact) {
+  const Result straight = run_lpt(train_args("straight"));
+  ASSERT_EQ(straight.status, 0) << straight.output;
+
+  const Result first = run_lpt(train_args("split") + " --stop-after-epochs 1");
+  ASSERT_EQ(first.status, 0) << first.output;
+  const Result rest = run_lpt("train --resume " + run("split"));
+  ASSERT_EQ(rest.status, 0) << rest.output;
+  EXPECT_NE(rest.output.find("resuming"), std::string::npos);
+  expect_same_weights(run("straight") + "/checkpoint.h5", run("split") + "/checkpoint.h5");
+
+  // Same metrics too (timing aside): both epochs, identical losses.
+  std::ifstream ma(run("straight") + "/metrics.jsonl"), mb(run("split") + "/metrics.jsonl");
+  std::string la, lb;
+  int lines = 0;
+  while (std::getline(ma, la) && std::getline(mb, lb)) {
+    ++lines;
+    const auto field = [](const std::string& l, const std::string& k) {
+      const size_t p = l.find("\"" + k + "\":");
+      return p == std::string::npos ? std::string() : l.substr(p, l.find_first_of(",}", p) - p);
+    };
+    for (const char* k : {"train_loss", "test_loss", "val_accuracy", "lr"}) EXPECT_EQ(field(la, k), field(lb, k));
+  }
+  EXPECT_EQ(lines, 2);
+}
+
+TEST_F(TrainCli, InterruptCheckpointsExitsWith130AndResumesBitExactly) {
+  ASSERT_EQ(run_lpt(train_args("straight")).status, 0);
+  // Start a run, interrupt it once it has taken some steps, then resume it.
+  const std::string out = run("interrupted.log");
+  const std::string cmd = std::string(LPT_BINARY) + " " + train_args("interrupted") +
+                          " --set training.progress_every=1 > " + out + " 2>&1";
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    execl("/bin/sh", "sh", "-c", ("exec " + cmd).c_str(), nullptr);
+    _exit(127);
+  }
+  for (int i = 0; i < 600; ++i) {  // wait until the log shows a step (at most 60 s)
+    std::ifstream in(out);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    if (ss.str().find("batch 3/") != std::string::npos) break;
+    usleep(100000);
+  }
+  kill(pid, SIGINT);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status));
+  if (WEXITSTATUS(status) == 0) GTEST_SKIP() << "the run finished before the interrupt arrived";
+  EXPECT_EQ(WEXITSTATUS(status), 130);
+  ASSERT_TRUE(fs::exists(run("interrupted") + "/checkpoint.h5"));
+  const Result resumed = run_lpt("train --resume " + run("interrupted"));
+  ASSERT_EQ(resumed.status, 0) << resumed.output;
+  expect_same_weights(run("straight") + "/checkpoint.h5", run("interrupted") + "/checkpoint.h5");
+}
+
+TEST_F(TrainCli, NanStopsTheRunNamingItAndKeepsTheLastCheckpoint) {
+  ASSERT_EQ(run_lpt(train_args("nan") + " --stop-after-epochs 1").status, 0);
+  const std::string ckpt = run("nan") + "/checkpoint.h5";
+  const auto before = fs::last_write_time(ckpt);
+  const auto size = fs::file_size(ckpt);
+  const Result r = run_lpt("train --resume " + run("nan") + " --set optimizer.lr=1e30");
+  EXPECT_NE(r.status, 0);
+  EXPECT_TRUE(r.output.find("NaN or Inf") != std::string::npos || r.output.find("the loss is") != std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("last good checkpoint is kept"), std::string::npos) << r.output;
+  EXPECT_EQ(fs::last_write_time(ckpt), before);
+  EXPECT_EQ(fs::file_size(ckpt), size);
+}
+
+TEST_F(TrainCli, BadConfigsAreRejectedWithTheKeyPath) {
+  Result r = run_lpt(train_args("bad") + " --set optimizer.lr=-1");
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.output.find("/optimizer/lr"), std::string::npos) << r.output;
+  r = run_lpt(train_args("bad") + " --set training.epochz=3");
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.output.find("/training/epochz: unknown key"), std::string::npos) << r.output;
+  r = run_lpt(train_args("bad") + " --set model.name=vgg");
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.output.find("/model/name"), std::string::npos) << r.output;
+  r = run_lpt(train_args("bad") + " --set training.batch_size=big");
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.output.find("/training/batch_size: expected integer"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(run("bad") + "/checkpoint.h5"));
+}
+
+TEST_F(TrainCli, TrainingTwiceIntoOneRunDirectoryIsRefused) {
+  ASSERT_EQ(run_lpt(train_args("once") + " --set training.epochs=1").status, 0);
+  const Result again = run_lpt(train_args("once") + " --set training.epochs=1");
+  EXPECT_NE(again.status, 0);
+  EXPECT_NE(again.output.find("already holds a checkpoint"), std::string::npos) << again.output;
+}
+
+TEST_F(TrainCli, EvalReproducesTheRunsTestAccuracyAndReportDrawsCurves) {
+  ASSERT_EQ(run_lpt(train_args("ev") + " --set training.epochs=1").status, 0);
+  const Result e = run_lpt("eval " + run("ev"));
+  ASSERT_EQ(e.status, 0) << e.output;
+  std::ifstream metrics(run("ev") + "/metrics.jsonl");
+  std::string line;
+  std::getline(metrics, line);
+  const auto value = [](const std::string& text, const std::string& key) {
+    const size_t p = text.find("\"" + key + "\"");
+    return p == std::string::npos ? -1.0 : std::stod(text.substr(text.find(':', p) + 1));
+  };
+  EXPECT_EQ(value(e.output, "test_accuracy"), value(line, "test_accuracy"));
+  EXPECT_GE(value(line, "test_accuracy"), 0.0);
+
+  const Result rep = run_lpt("report " + run("ev") + " -o " + run("curves.svg"));
+  ASSERT_EQ(rep.status, 0) << rep.output;
+  std::ifstream svg(run("curves.svg"));
+  std::stringstream ss;
+  ss << svg.rdbuf();
+  EXPECT_NE(ss.str().find("<polyline"), std::string::npos);
+  EXPECT_NE(ss.str().find("ev test"), std::string::npos);
+  EXPECT_TRUE(fs::exists(run("ev") + "/manifest.json"));
+  EXPECT_TRUE(fs::exists(run("ev") + "/config.json"));
+}
+
+TEST_F(TrainCli, InitFromRejectsAMismatchedCheckpointNamingTheTensor) {
+  ASSERT_EQ(run_lpt(train_args("src") + " --set training.epochs=1").status, 0);
+  const Result r = run_lpt(train_args("dst") + " --set model.name=resnet32 --set checkpoint.init_from=" + run("src") +
+                           "/checkpoint.h5");
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.output.find("does not match the model: tensor '"), std::string::npos) << r.output;
+}
+
+}  // namespace
+}  // namespace lpt
