@@ -1,13 +1,15 @@
 #include "formats/encode.h"
 
 #include "core/error.h"
+#include "formats/quantize.h"
 
 namespace lpt::formats {
 
 namespace {
 int normalize(int axis, int ndim, const char* what) {
+  if (ndim == 0) return 0;  // a scalar is one run of one element
   const int a = axis < 0 ? axis + ndim : axis;
-  LPT_CHECK(a >= 0 && a < std::max(ndim, 1), "encode: ", what, " ", axis, " out of range for a ", ndim, "-D tensor");
+  LPT_CHECK(a >= 0 && a < ndim, "encode: ", what, " ", axis, " out of range for a ", ndim, "-D tensor");
   return a;
 }
 }  // namespace
@@ -21,11 +23,8 @@ Encoded encode(const Tensor& x_in, const Format& f, const QuantizeOptions& o) {
   std::optional<int> channel;
   if (o.channel_axis) channel = normalize(*o.channel_axis, x.ndim(), "channel axis");
   Encoded e{f, x.shape(), normalize(o.axis, x.ndim(), "axis"), channel, {}};
-  QuantizeOptions k = o;
-  k.rounding.mode = f.rounding();
+  QuantizeOptions k = kernel_options(f, o);
   k.rounding.order = {};  // row-major: memory order is logical order
-  LPT_CHECK(f.get<IntParams>() || (o.fixed_clip.empty() && o.warm_start.empty()), "tensor '", o.name, "': format ",
-            f.name(), " has no clip value to freeze or warm-start");
   e.data = traits_of(f.params()).encode(f.params(), x.data<float>(), e.layout(), k);
   return e;
 }

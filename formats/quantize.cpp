@@ -74,12 +74,17 @@ void fill_error_stats(const float* x, const float* y, const BufferLayout& l, Qua
   if (clipping) s.clipped_fraction = t.clipped / double(n);
 }
 
-void quantize(const Format& f, const float* x, float* y, const BufferLayout& l, const QuantizeOptions& o) {
-  const FormatTraits& t = traits_of(f.params());
+QuantizeOptions kernel_options(const Format& f, const QuantizeOptions& o) {
   LPT_CHECK(f.get<IntParams>() || (o.fixed_clip.empty() && o.warm_start.empty()), "tensor '", o.name, "': format ",
             f.name(), " has no clip value to freeze or warm-start");
   QuantizeOptions k = o;
   k.rounding.mode = f.rounding();
+  return k;
+}
+
+void quantize(const Format& f, const float* x, float* y, const BufferLayout& l, const QuantizeOptions& o) {
+  const FormatTraits& t = traits_of(f.params());
+  const QuantizeOptions k = kernel_options(f, o);
   if (!o.stats) return t.quantize(f.params(), x, y, l, k);
   *o.stats = QuantizeStats{};
   if (x != y) {

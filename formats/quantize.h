@@ -19,6 +19,10 @@ void quantize(const Format& f, const float* x, float* y, const BufferLayout& l, 
 Tensor quantize(const Tensor& x, std::shared_ptr<const Format> f, const QuantizeOptions& o = {});
 Tensor quantize(const Tensor& x, const Format& f, const QuantizeOptions& o = {});
 
+// The options a format's kernels get: the format's rounding mode, after checking that frozen clip
+// values and warm starts are only given to a format that has clip values (INT).
+QuantizeOptions kernel_options(const Format& f, const QuantizeOptions& o);
+
 // The generic part of QuantizeStats from x and its quantization y: SQNR, the flushed fraction and,
 // when stats.clip holds one value per group, the clipped fraction. Deterministic for any thread count.
 void fill_error_stats(const float* x, const float* y, const BufferLayout& l, QuantizeStats& stats);
