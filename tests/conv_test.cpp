@@ -5,6 +5,7 @@
 #include "core/onednn/context.h"
 #include "core/ops/conv.h"
 #include "tests/support/gradcheck.h"
+#include "tests/support/test_helpers.h"
 
 namespace lpt {
 namespace {
@@ -169,16 +170,7 @@ TEST(Conv2dDeterminism, RepeatedCallsGiveIdenticalBits) {
   }
 }
 
-// The message of the lpt::Error that f throws ("" when it throws none).
-template <class F>
-std::string error_of(F f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using testing::error_of;
 
 TEST(Conv2dErrors, ShapeMismatchesNameTheOpAndBothShapes) {
   auto conv = [](const Shape& x, const Shape& w, const Shape& b, Conv2dParams p = {}) {

@@ -15,28 +15,14 @@
 #include "datasets/image_folder.h"
 #include "datasets/loader.h"
 #include "datasets/resize.h"
+#include "tests/support/test_helpers.h"
 
 namespace lpt::data {
 namespace {
 
 namespace fs = std::filesystem;
 
-class TempDir {
- public:
-  explicit TempDir(const std::string& name) : path_(fs::temp_directory_path() / ("lpt_image_folder_" + name)) {
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  std::string file(const std::string& name) const {
-    fs::create_directories((path_ / name).parent_path());
-    return (path_ / name).string();
-  }
-  std::string path() const { return path_.string(); }
-
- private:
-  fs::path path_;
-};
+using testing::TempDir;
 
 // HWC pixels; channels 3 (RGB), 4 (RGBA) for PNG, 1 or 3 for JPEG.
 struct Pixels {
@@ -134,7 +120,7 @@ TEST(DatasetImageFolder, FindsClassesAndFilesInSortedOrder) {
   EXPECT_EQ(fs::path(d.file(3)).filename(), "d.jpeg");
   EXPECT_EQ(d.label(1), 0);
   EXPECT_EQ(d.label(2), 1);
-  EXPECT_EQ(d.name(), "lpt_image_folder_discovery");
+  EXPECT_EQ(d.name(), fs::path(dir.path()).filename().string());  // the root folder's name
 }
 
 TEST(DatasetImageFolder, PngPixelsAreExactAfterCenterCrop) {

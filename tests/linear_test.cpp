@@ -6,6 +6,7 @@
 #include "core/ops/linear.h"
 #include "core/threads.h"
 #include "tests/support/gradcheck.h"
+#include "tests/support/test_helpers.h"
 
 namespace lpt {
 namespace {
@@ -88,15 +89,7 @@ TEST(Linear, BiasGradientIsTheSameForEveryThreadCount) {
   }
 }
 
-template <class F>
-std::string error_of(F f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using testing::error_of;
 
 TEST(Linear, ShapeMismatchesNameTheOpAndBothShapes) {
   auto lin = [](const Shape& x, const Shape& w, const Shape& b) {
