@@ -135,6 +135,19 @@ void run(const IntParams& p, const float* x, const Sink& sink, float* vector_sca
     if (stats) stats->clipped_fraction = 0;  // each vector's scale covers its max
     return;
   }
+  if (p.two_level() && o.fixed_clip.empty() && two_level_fusable(l)) {
+    std::vector<float> clip(size_t(l.num_groups())), gamma(clip.size());
+    const InputCheck c = two_level_by_group(x, sink, l, p.vector_size,
+                                            VectorScaling{r.range, float(r.qmax), r.scale_max, {}, nullptr}, rc,
+                                            vector_scales, clip.data(), gamma.data());
+    check_input(x, n, c.finite, c.has_negative, r, o);
+    if (stats) {
+      stats->clip = std::move(clip);
+      stats->scale = gamma;
+    }
+    if (group_scales) *group_scales = std::move(gamma);
+    return;
+  }
   const GroupScan scan = scan_groups(x, l.groups);
   check_input(x, n, scan.finite, scan.has_negative, r, o);
   int octav_iterations = 0;

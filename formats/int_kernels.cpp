@@ -270,6 +270,23 @@ LPT_AVX512 void groupwise_rows_avx512(const float* x, const Sink& sink, int64_t 
 constexpr int64_t kWork = int64_t{1} << 15;
 int64_t pieces(int64_t n, int64_t per_piece) { return (n + per_piece - 1) / per_piece; }
 
+// Vectors [kb, ke) of contiguous runs, through the loop compiled for the rounding mode, the ISA and
+// (for the usual vector sizes) a compile-time vector length.
+template <class Sink>
+InputCheck dispatch_contiguous(const float* x, const Sink& sink, int64_t kb, int64_t ke, const RunGeometry& g,
+                               int64_t V, const VectorScaling& vs, const RoundingContext& r, float* vector_scales,
+                               VectorSteps& st) {
+  const bool stochastic = r.mode == Rounding::stochastic, avx512 = cpu_has_avx512();
+  const auto contiguous = [&]<int64_t FixedV>() {
+    return stochastic ? vectors_contiguous<true, FixedV>(x, sink, kb, ke, g, V, vs, r, vector_scales, st)
+           : avx512   ? vectors_contiguous_avx512<FixedV>(x, sink, kb, ke, g, V, vs, r, vector_scales, st)
+                      : vectors_contiguous<false, FixedV>(x, sink, kb, ke, g, V, vs, r, vector_scales, st);
+  };
+  return V == 16 ? contiguous.template operator()<16>()
+         : V == 32 ? contiguous.template operator()<32>()
+                   : contiguous.template operator()<0>();
+}
+
 }  // namespace
 
 template <class Sink>
@@ -289,15 +306,7 @@ InputCheck vector_pass(const float* x, const Sink& sink, const BufferLayout& l, 
       const int64_t b = p * per_piece, e = std::min(blocks, b + per_piece);
       InputCheck c;
       if (g.inner == 1) {
-        // The usual vector sizes get loops of a compile-time length.
-        const auto contiguous = [&]<int64_t FixedV>() {
-          return stochastic ? vectors_contiguous<true, FixedV>(x, sink, b, e, g, V, vs, r, vector_scales, st)
-                 : avx512   ? vectors_contiguous_avx512<FixedV>(x, sink, b, e, g, V, vs, r, vector_scales, st)
-                            : vectors_contiguous<false, FixedV>(x, sink, b, e, g, V, vs, r, vector_scales, st);
-        };
-        c = V == 16   ? contiguous.template operator()<16>()
-            : V == 32 ? contiguous.template operator()<32>()
-                      : contiguous.template operator()<0>();
+        c = dispatch_contiguous(x, sink, b, e, g, V, vs, r, vector_scales, st);
       } else {
         c = stochastic ? vectors_strided<true>(x, sink, b, e, g, V, vs, r, vector_scales, st, am)
             : avx512   ? vectors_strided_avx512(x, sink, b, e, g, V, vs, r, vector_scales, st, am)
@@ -305,6 +314,39 @@ InputCheck vector_pass(const float* x, const Sink& sink, const BufferLayout& l, 
       }
       bad |= !c.finite;
       negative |= c.has_negative;
+    }
+  }
+  return {bad == 0, negative != 0};
+}
+
+bool two_level_fusable(const BufferLayout& l) {
+  return l.runs.inner == 1 && l.groups.outer == 1 && l.groups.len > 1 && l.groups.inner % l.runs.len == 0;
+}
+
+template <class Sink>
+InputCheck two_level_by_group(const float* x, const Sink& sink, const BufferLayout& l, int64_t V,
+                              const VectorScaling& vs, const RoundingContext& r, float* vector_scales,
+                              float* abs_max, float* gamma) {
+  const RunGeometry& g = l.runs;
+  const int64_t G = l.groups.len, span = l.groups.inner;        // a group is elements [c·span, (c+1)·span)
+  const int64_t vectors_per_group = (span / g.len) * ((g.len + V - 1) / V);
+  const VectorScaling with_gamma{vs.range, vs.qmax, vs.scale_max, l.groups, gamma};
+  int bad = 0, negative = 0;
+#pragma omp parallel reduction(| : bad, negative)
+  {
+    VectorSteps st(kBatch);
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t c = 0; c < G; ++c) {
+      // γ from the group's max, as scan_groups and gammas_of compute it for the unfused path.
+      uint32_t am, raw;
+      max_bits<0>(x + c * span, span, am, raw);
+      abs_max[c] = am < kNonFinite ? std::bit_cast<float>(am) : 0.0f;
+      const float v = (abs_max[c] / vs.qmax) / vs.scale_max;
+      gamma[c] = v > 0.0f ? v : 1.0f;
+      const InputCheck k = dispatch_contiguous(x, sink, c * vectors_per_group, (c + 1) * vectors_per_group, g, V,
+                                               with_gamma, r, vector_scales, st);
+      bad |= !k.finite;
+      negative |= k.has_negative;
     }
   }
   return {bad == 0, negative != 0};
@@ -346,6 +388,10 @@ template InputCheck vector_pass(const float*, const ValueSink&, const BufferLayo
                                 const RoundingContext&, float*);
 template InputCheck vector_pass(const float*, const CodeSink&, const BufferLayout&, int64_t, const VectorScaling&,
                                 const RoundingContext&, float*);
+template InputCheck two_level_by_group(const float*, const ValueSink&, const BufferLayout&, int64_t,
+                                       const VectorScaling&, const RoundingContext&, float*, float*, float*);
+template InputCheck two_level_by_group(const float*, const CodeSink&, const BufferLayout&, int64_t,
+                                       const VectorScaling&, const RoundingContext&, float*, float*, float*);
 template void groupwise_pass(const float*, const ValueSink&, const RunGeometry&, const GroupSteps&,
                              const RoundingContext&);
 template void groupwise_pass(const float*, const CodeSink&, const RunGeometry&, const GroupSteps&,

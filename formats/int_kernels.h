@@ -87,6 +87,19 @@ template <class Sink>
 InputCheck vector_pass(const float* x, const Sink& sink, const BufferLayout& l, int64_t vector_size,
                        const VectorScaling& vs, const RoundingContext& r, float* vector_scales);
 
+// Whether two_level_by_group applies: contiguous runs, and groups that are contiguous spans of
+// whole runs (the channel axis before the vectors' axis in memory), more than one of them.
+bool two_level_fusable(const BufferLayout& l);
+
+// Two-level VS-Quant with γ from each group's max (no fixed clip values): each group is scanned
+// and quantized while it is still in cache, one read of x instead of scan_groups' extra one. Fills
+// abs_max and γ per group (as scan_groups and the γ formula would); vs.groups and vs.gamma are
+// ignored.
+template <class Sink>
+InputCheck two_level_by_group(const float* x, const Sink& sink, const BufferLayout& l, int64_t vector_size,
+                              const VectorScaling& vs, const RoundingContext& r, float* vector_scales,
+                              float* abs_max, float* gamma);
+
 // Single-level scales per group of `groups` (tensor: one group).
 template <class Sink>
 void groupwise_pass(const float* x, const Sink& sink, const RunGeometry& groups, const GroupSteps& steps,
