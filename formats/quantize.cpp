@@ -87,8 +87,9 @@ void quantize(const Format& f, const float* x, float* y, const BufferLayout& l, 
   const QuantizeOptions k = kernel_options(f, o);
   if (!o.stats) return t.quantize(f.params(), x, y, l, k);
   *o.stats = QuantizeStats{};
-  if (x != y) {
+  if (x != y || !o.error_stats) {
     t.quantize(f.params(), x, y, l, k);
+    if (!o.error_stats) return;
     return fill_error_stats(x, y, l, *o.stats);
   }
   const std::vector<float> original(x, x + l.numel());  // in place: keep x for the error statistics

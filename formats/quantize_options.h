@@ -59,6 +59,9 @@ struct QuantizeOptions {
   std::span<const float> fixed_clip;  // frozen clip value per group (evaluation, calibration)
   std::span<const float> warm_start;  // OCTAV: the previous s per group (empty: cold start)
   QuantizeStats* stats = nullptr;
+  // With stats: whether to also measure the error (SQNR, clipped and flushed fractions), one more
+  // pass over the data; the kernel's own outputs (clip values, scales) come either way.
+  bool error_stats = true;
 };
 
 }  // namespace lpt::formats

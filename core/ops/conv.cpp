@@ -159,7 +159,8 @@ void conv_backward_weights(ConvPrimitives& st, const Tensor& x, const Tensor& dy
 
 }  // namespace
 
-Variable conv2d(const Variable& x, const Variable& w, const Variable& bias, const Conv2dParams& p) {
+Variable conv2d(const Variable& x, const Variable& w, const Variable& bias, const Conv2dParams& p,
+                const BackwardOperands* backward) {
   const Shape x_shape = x.shape(), w_shape = w.shape();
   const Shape y_shape = conv2d_output_shape(x_shape, w_shape, p);
   const bool has_bias = bias.defined();
@@ -174,10 +175,12 @@ Variable conv2d(const Variable& x, const Variable& w, const Variable& bias, cons
   const bool need_dw = grad && w.requires_grad();
   const bool need_db = grad && has_bias && bias.requires_grad();
 
+  // With substituted backward operands the bias gradient is summed from dy apart from the GEMM.
+  const bool db_in_gemm = need_dw && need_db && !backward;
   const std::string key = "conv2d " + onednn::conv_label(x_shape, w_shape, has_bias, p) + (need_dx ? " dx" : "") +
-                          (need_dw ? " dw" : "") + (need_db ? " db" : "");
+                          (need_dw ? " dw" : "") + (db_in_gemm ? " db" : "");
   auto st = onednn::PrimitiveCache::get<ConvPrimitives>(
-      key, [&] { return ConvPrimitives(x_shape, w_shape, has_bias, p, need_dx, need_dw, need_dw && need_db); });
+      key, [&] { return ConvPrimitives(x_shape, w_shape, has_bias, p, need_dx, need_dw, db_in_gemm); });
 
   const Tensor xs = as_nhwc(x.data());
   const Tensor wc = w.data().contiguous();
@@ -188,21 +191,27 @@ Variable conv2d(const Variable& x, const Variable& w, const Variable& bias, cons
   // dx goes back in x's layout: its strides when dense, contiguous otherwise (as empty_like).
   const Shape dx_strides = x.data().is_dense() ? x.data().strides() : contiguous_strides(x_shape);
   // Only what backward reads is captured: x for the weight gradient, w for the input gradient.
-  const Tensor saved_x = need_dw ? xs : Tensor();
-  const Tensor saved_w = need_dx ? wc : Tensor();
+  BackwardOperands ops = backward ? *backward : BackwardOperands{};
+  const Tensor saved_x = !need_dw ? Tensor() : ops.x_for_weights.defined() ? as_nhwc(ops.x_for_weights) : xs;
+  const Tensor saved_w = !need_dx ? Tensor() : ops.w_for_data.defined() ? ops.w_for_data.contiguous() : wc;
   return make_result(
       y, "conv2d", std::move(inputs),
-      [st, saved_x, saved_w, dx_strides, need_dx, need_dw, need_db](std::vector<Variable>& in, const Tensor& dout) {
+      [st, saved_x, saved_w, dx_strides, need_dx, need_dw, need_db, db_in_gemm, ops = std::move(ops)](
+          std::vector<Variable>& in, const Tensor& dout) {
         const Tensor dy = as_nhwc(dout);
-        if (need_dx) in[0].accumulate_grad(conv_backward_data(*st, dy, saved_w, in[0].shape(), dx_strides));
+        if (need_dx) {
+          const Tensor g = ops.dy_for_data ? as_nhwc(ops.dy_for_data(dy)) : dy;
+          in[0].accumulate_grad(conv_backward_data(*st, g, saved_w, in[0].shape(), dx_strides));
+        }
         const Tensor db = need_db ? Tensor::empty({in[2].shape()[0]}) : Tensor();
         if (need_dw) {
+          const Tensor g = ops.dy_for_weights ? as_nhwc(ops.dy_for_weights(dy)) : dy;
           const Tensor dw = Tensor::empty(in[1].shape());
-          conv_backward_weights(*st, saved_x, dy, dw, db);
+          conv_backward_weights(*st, saved_x, g, dw, db_in_gemm ? db : Tensor());
           in[1].accumulate_grad(dw);
-        } else if (need_db) {  // frozen weights: the bias gradient alone is a sum over N, H, W
-          bias_backward(db.data<float>(), dy.data<float>(), dy.numel() / dy.shape()[1], dy.shape()[1]);
         }
+        if (need_db && !db_in_gemm)  // the bias gradient alone is a sum over N, H, W
+          bias_backward(db.data<float>(), dy.data<float>(), dy.numel() / dy.shape()[1], dy.shape()[1]);
         if (need_db) in[2].accumulate_grad(db);
       });
 }

@@ -2,6 +2,7 @@
 // 2-D convolution through oneDNN primitives (forward, backward-data, backward-weights), created
 // once per shape and parameters and reused. Activations are channels-last; weights are OIHW.
 #include "core/autograd.h"
+#include "core/ops/backward_operands.h"
 
 namespace lpt::ops {
 
@@ -17,7 +18,9 @@ Shape conv2d_output_shape(const Shape& x, const Shape& w, const Conv2dParams& p)
 // x: [N, C_in, H, W] in any layout (channels-last is used as is; others are copied to it).
 // w: [C_out, C_in/groups, KH, KW] OIHW. bias: [C_out], or an undefined Variable() for none.
 // Returns channels-last [N, C_out, H_out, W_out]. Gradients: dx in x's layout, dw OIHW, db [C_out];
-// only those whose inputs require a gradient are computed.
-Variable conv2d(const Variable& x, const Variable& w, const Variable& bias, const Conv2dParams& p);
+// only those whose inputs require a gradient are computed. With `backward`, the backward GEMMs take
+// its operands; the bias gradient is then summed from the incoming dy itself (it is no GEMM).
+Variable conv2d(const Variable& x, const Variable& w, const Variable& bias, const Conv2dParams& p,
+                const BackwardOperands* backward = nullptr);
 
 }  // namespace lpt::ops

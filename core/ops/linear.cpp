@@ -90,7 +90,7 @@ Tensor linear_backward_weights(LinearPrimitives& st, const Tensor& dy, const Ten
 
 }  // namespace
 
-Variable linear(const Variable& x, const Variable& w, const Variable& bias) {
+Variable linear(const Variable& x, const Variable& w, const Variable& bias, const BackwardOperands* backward) {
   const Shape& xs = x.shape();
   const Shape& ws = w.shape();
   LPT_CHECK(xs.size() == 2, "linear: input ", shape_str(xs), " must be 2-D [N, in_features]");
@@ -124,14 +124,20 @@ Variable linear(const Variable& x, const Variable& w, const Variable& bias) {
   std::vector<Variable> inputs{x, w};
   if (has_bias) inputs.push_back(bias);
   // Only what backward reads is captured: x for the weight gradient, w for the input gradient.
-  const Tensor saved_x = need_dw ? xc : Tensor();
-  const Tensor saved_w = need_dx ? wc : Tensor();
+  BackwardOperands ops = backward ? *backward : BackwardOperands{};
+  const Tensor saved_x = !need_dw ? Tensor() : ops.x_for_weights.defined() ? ops.x_for_weights.contiguous() : xc;
+  const Tensor saved_w = !need_dx ? Tensor() : ops.w_for_data.defined() ? ops.w_for_data.contiguous() : wc;
   return make_result(
       y, "linear", std::move(inputs),
-      [st, saved_x, saved_w, need_dx, need_dw, need_db](std::vector<Variable>& in, const Tensor& dout) {
+      [st, saved_x, saved_w, need_dx, need_dw, need_db, ops = std::move(ops)](std::vector<Variable>& in,
+                                                                               const Tensor& dout) {
         const Tensor dy = dout.contiguous();
-        if (need_dx) in[0].accumulate_grad(linear_backward_data(*st, dy, saved_w));
-        if (need_dw) in[1].accumulate_grad(linear_backward_weights(*st, dy, saved_x));
+        if (need_dx)
+          in[0].accumulate_grad(
+              linear_backward_data(*st, ops.dy_for_data ? ops.dy_for_data(dy).contiguous() : dy, saved_w));
+        if (need_dw)
+          in[1].accumulate_grad(
+              linear_backward_weights(*st, ops.dy_for_weights ? ops.dy_for_weights(dy).contiguous() : dy, saved_x));
         if (need_db) {
           Tensor db = Tensor::empty({dy.size(1)});
           bias_backward(db.data<float>(), dy.data<float>(), dy.size(0), dy.size(1));

@@ -2,12 +2,15 @@
 // Fully connected layer y = x·wᵀ + b through oneDNN matmul primitives (forward, backward-data,
 // backward-weights), created once per shape and reused; the bias gradient is a plain loop.
 #include "core/autograd.h"
+#include "core/ops/backward_operands.h"
 
 namespace lpt::ops {
 
 // x: [N, in], w: [out, in] (PyTorch layout), bias: [out] or an undefined Variable() for none.
-// Returns contiguous [N, out]. Only the gradients whose inputs require one are computed.
-Variable linear(const Variable& x, const Variable& w, const Variable& bias);
+// Returns contiguous [N, out]. Only the gradients whose inputs require one are computed. With
+// `backward`, the backward GEMMs take its operands (the bias gradient sums the incoming dy).
+Variable linear(const Variable& x, const Variable& w, const Variable& bias,
+                const BackwardOperands* backward = nullptr);
 
 // db[j] = sum over rows i of dy[i, j] for a row-major [rows, cols] matrix: the bias gradient of a
 // linear layer, or of a convolution with channels-last dy (rows = N·H·W). The summation order is
