@@ -21,7 +21,18 @@ void Conv2d::reset_parameters(uint64_t seed) {
   if (bias_.defined()) init::uniform(bias_.data(), init::default_bound(fan_in), seed, bias_.name());
 }
 
-Variable Conv2d::forward(const Variable& x) { return ops::conv2d(x, weight_, bias_, params_); }
+Variable Conv2d::forward(const Variable& x) {
+  if (!quantizer()) return ops::conv2d(x, weight_, bias_, params_);
+  const Shape& xs = x.shape();
+  const Shape ys = ops::conv2d_output_shape(xs, weight_.shape(), params_);
+  const GemmGeometry g{xs[0], xs[1], xs[2], xs[3], ys[1], ys[2], ys[3], opt_.kernel, opt_.kernel, opt_.groups, false};
+  if (!quantized()) {
+    if (training()) quantizer()->count_macs(g);
+    return ops::conv2d(x, weight_, bias_, params_);
+  }
+  const GemmQuantizer::Operands q = quantizer()->prepare(x, weight_, g, training());
+  return ops::conv2d(q.x, q.w, bias_, params_, &q.backward);
+}
 
 Linear::Linear(int64_t in_features, int64_t out_features, bool bias) : in_(in_features), out_(out_features) {
   LPT_CHECK(in_features > 0 && out_features > 0, "Linear: invalid sizes in=", in_features, " out=", out_features);
@@ -34,6 +45,18 @@ void Linear::reset_parameters(uint64_t seed) {
   if (bias_.defined()) init::uniform(bias_.data(), init::default_bound(in_), seed, bias_.name());
 }
 
-Variable Linear::forward(const Variable& x) { return ops::linear(x, weight_, bias_); }
+Variable Linear::forward(const Variable& x) {
+  if (!quantizer()) return ops::linear(x, weight_, bias_);
+  LPT_CHECK(x.shape().size() == 2 && x.shape()[1] == in_, "Linear '", name(), "': input ", shape_str(x.shape()),
+            ", expected [N, ", in_, "]");
+  GemmGeometry g;
+  g.N = x.shape()[0], g.C = in_, g.O = out_, g.is_linear = true;
+  if (!quantized()) {
+    if (training()) quantizer()->count_macs(g);
+    return ops::linear(x, weight_, bias_);
+  }
+  const GemmQuantizer::Operands q = quantizer()->prepare(x, weight_, g, training());
+  return ops::linear(q.x, q.w, bias_, &q.backward);
+}
 
 }  // namespace lpt

@@ -1,9 +1,10 @@
 #pragma once
 // Conv2d and Linear layers: parameters in PyTorch layouts (OIHW, [out, in]) with PyTorch's default
-// initialisation; the arithmetic is core/ops' oneDNN conv and linear.
+// initialisation; the arithmetic is core/ops' oneDNN conv and linear, on quantized operands where
+// the layer has formats (GemmLayer).
 #include "core/ops/conv.h"
 #include "core/ops/linear.h"
-#include "layers/module.h"
+#include "layers/gemm_layer.h"
 
 namespace lpt {
 
@@ -13,7 +14,7 @@ struct Conv2dOptions {
   bool bias = true;
 };
 
-class Conv2d : public Module {
+class Conv2d : public GemmLayer {
  public:
   explicit Conv2d(const Conv2dOptions& o);
   Variable forward(const Variable& x) override;
@@ -30,7 +31,7 @@ class Conv2d : public Module {
   Variable weight_, bias_;
 };
 
-class Linear : public Module {
+class Linear : public GemmLayer {
  public:
   Linear(int64_t in_features, int64_t out_features, bool bias = true);
   Variable forward(const Variable& x) override;

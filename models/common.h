@@ -19,6 +19,14 @@ enum class ConvInit { pytorch_default, kaiming_fan_out };
 Conv2dOptions conv_options(int64_t in, int64_t out, int64_t kernel, int64_t stride = 1, int64_t groups = 1);
 std::shared_ptr<Conv2d> make_conv(const Conv2dOptions& options, ConvInit init);
 
+// Marks a conv or linear layer whose input is a ReLU/ReLU6 output (INT's signed: "auto" goes
+// unsigned there, SPEC §1.1).
+template <class Layer>
+std::shared_ptr<Layer> after_relu(std::shared_ptr<Layer> layer) {
+  layer->set_input_nonnegative(true);
+  return layer;
+}
+
 // BatchNorm2d with PyTorch's defaults (momentum 0.1, eps 1e-5); `relu` fuses the ReLU that follows it.
 std::shared_ptr<BatchNorm2d> make_batch_norm(int64_t channels, bool relu);
 

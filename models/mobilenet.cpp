@@ -24,9 +24,10 @@ class SmallNormalLinear : public Linear {
 
 // torchvision's Conv2dNormActivation with ReLU6: children "0" conv, "1" BN, "2" ReLU6.
 std::shared_ptr<Sequential> conv_bn_relu6(int64_t in, int64_t out, int64_t kernel, int64_t stride = 1,
-                                          int64_t groups = 1) {
+                                          int64_t groups = 1, bool input_nonnegative = false) {
   auto block = std::make_shared<Sequential>();
-  block->add(make_conv(conv_options(in, out, kernel, stride, groups), ConvInit::kaiming_fan_out));
+  block->add(make_conv(conv_options(in, out, kernel, stride, groups), ConvInit::kaiming_fan_out))
+      ->set_input_nonnegative(input_nonnegative);
   block->add(make_batch_norm(out, false));  // ReLU6 does not fuse
   block->add(std::make_shared<ReLU6>());
   return block;
@@ -40,13 +41,14 @@ void check_config(const char* model, const MobileNetConfig& c) {
 
 }  // namespace
 
-InvertedResidual::InvertedResidual(int64_t in_channels, int64_t out_channels, int64_t stride, int64_t expand_ratio)
+InvertedResidual::InvertedResidual(int64_t in_channels, int64_t out_channels, int64_t stride, int64_t expand_ratio,
+                                   bool input_nonnegative)
     : residual_(stride == 1 && in_channels == out_channels) {
   const int64_t hidden = in_channels * expand_ratio;
   conv_ = register_module("conv", std::make_shared<Sequential>());
-  if (expand_ratio != 1) conv_->add(conv_bn_relu6(in_channels, hidden, 1));
-  conv_->add(conv_bn_relu6(hidden, hidden, 3, stride, hidden));
-  conv_->add(make_conv(conv_options(hidden, out_channels, 1), ConvInit::kaiming_fan_out));
+  if (expand_ratio != 1) conv_->add(conv_bn_relu6(in_channels, hidden, 1, 1, 1, input_nonnegative));
+  conv_->add(conv_bn_relu6(hidden, hidden, 3, stride, hidden, expand_ratio != 1 || input_nonnegative));
+  conv_->add(after_relu(make_conv(conv_options(hidden, out_channels, 1), ConvInit::kaiming_fan_out)));
   conv_->add(make_batch_norm(out_channels, false));
 }
 
@@ -69,14 +71,16 @@ MobileNetV2::MobileNetV2(const MobileNetConfig& c) {
   for (const Stage& s : stages) {
     const int64_t out = make_divisible(double(s.channels) * c.width);
     for (int64_t b = 0; b < s.blocks; ++b) {
-      features_->add(std::make_shared<InvertedResidual>(channels, out, b == 0 ? s.stride : 1, s.expand));
+      // Only the first block's input is a ReLU6 output (the stem's); the others get linear bottlenecks.
+      const bool after_stem = features_->size() == 1;
+      features_->add(std::make_shared<InvertedResidual>(channels, out, b == 0 ? s.stride : 1, s.expand, after_stem));
       channels = out;
     }
   }
   features_->add(conv_bn_relu6(channels, last_channels, 1));
   classifier_ = register_module("classifier", std::make_shared<Sequential>());
   classifier_->add(std::make_shared<Dropout>(c.dropout));
-  classifier_->add(std::make_shared<SmallNormalLinear>(last_channels, c.num_classes));
+  classifier_->add(after_relu(std::make_shared<SmallNormalLinear>(last_channels, c.num_classes)));
 }
 
 Variable MobileNetV2::forward(const Variable& x) {
@@ -84,10 +88,11 @@ Variable MobileNetV2::forward(const Variable& x) {
 }
 
 DepthwiseSeparable::DepthwiseSeparable(int64_t in_channels, int64_t out_channels, int64_t stride) {
-  depthwise_ = register_module(
-      "0", make_conv(conv_options(in_channels, in_channels, 3, stride, in_channels), ConvInit::pytorch_default));
+  depthwise_ = register_module("0", after_relu(make_conv(conv_options(in_channels, in_channels, 3, stride, in_channels),
+                                                         ConvInit::pytorch_default)));
   depthwise_bn_ = register_module("1", make_batch_norm(in_channels, true));
-  pointwise_ = register_module("3", make_conv(conv_options(in_channels, out_channels, 1), ConvInit::pytorch_default));
+  pointwise_ = register_module(
+      "3", after_relu(make_conv(conv_options(in_channels, out_channels, 1), ConvInit::pytorch_default)));
   pointwise_bn_ = register_module("4", make_batch_norm(out_channels, true));
 }
 
@@ -112,7 +117,7 @@ MobileNetV1::MobileNetV1(const MobileNetConfig& c) {
     features_->add(std::make_shared<DepthwiseSeparable>(channels, out, b.stride));
     channels = out;
   }
-  classifier_ = register_module("classifier", std::make_shared<Linear>(channels, c.num_classes));
+  classifier_ = register_module("classifier", after_relu(std::make_shared<Linear>(channels, c.num_classes)));
 }
 
 Variable MobileNetV1::forward(const Variable& x) {

@@ -29,7 +29,9 @@ struct MobileNetConfig {
 // torchvision's InvertedResidual: features.i.conv, with the residual add when shape is kept.
 class InvertedResidual : public Module {
  public:
-  InvertedResidual(int64_t in_channels, int64_t out_channels, int64_t stride, int64_t expand_ratio);
+  // `input_nonnegative`: the block's input is a ReLU6 output (the first block, after the stem).
+  InvertedResidual(int64_t in_channels, int64_t out_channels, int64_t stride, int64_t expand_ratio,
+                   bool input_nonnegative = false);
   Variable forward(const Variable& x) override;
 
  private:

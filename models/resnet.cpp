@@ -42,7 +42,7 @@ namespace {
 std::shared_ptr<Sequential> make_downsample(int64_t in, int64_t out, int64_t stride, ConvInit init) {
   if (stride == 1 && in == out) return nullptr;
   auto ds = std::make_shared<Sequential>();
-  ds->add(make_conv(conv_options(in, out, 1, stride), init));
+  ds->add(after_relu(make_conv(conv_options(in, out, 1, stride), init)));  // block inputs are ReLU outputs
   ds->add(make_batch_norm(out, false));
   return ds;
 }
@@ -54,9 +54,9 @@ Variable shortcut(const std::shared_ptr<Sequential>& downsample, const Variable&
 }  // namespace
 
 BasicBlock::BasicBlock(int64_t in_channels, int64_t width, int64_t stride, ConvInit init) {
-  conv1_ = register_module("conv1", make_conv(conv_options(in_channels, width, 3, stride), init));
+  conv1_ = register_module("conv1", after_relu(make_conv(conv_options(in_channels, width, 3, stride), init)));
   bn1_ = register_module("bn1", make_batch_norm(width, true));
-  conv2_ = register_module("conv2", make_conv(conv_options(width, width, 3), init));
+  conv2_ = register_module("conv2", after_relu(make_conv(conv_options(width, width, 3), init)));
   bn2_ = register_module("bn2", make_batch_norm(width, false));
   downsample_ = make_downsample(in_channels, width, stride, init);
   if (downsample_) register_module("downsample", downsample_);
@@ -69,11 +69,11 @@ Variable BasicBlock::forward(const Variable& x) {
 
 Bottleneck::Bottleneck(int64_t in_channels, int64_t width, int64_t stride, ConvInit init) {
   const int64_t out = width * expansion;
-  conv1_ = register_module("conv1", make_conv(conv_options(in_channels, width, 1), init));
+  conv1_ = register_module("conv1", after_relu(make_conv(conv_options(in_channels, width, 1), init)));
   bn1_ = register_module("bn1", make_batch_norm(width, true));
-  conv2_ = register_module("conv2", make_conv(conv_options(width, width, 3, stride), init));
+  conv2_ = register_module("conv2", after_relu(make_conv(conv_options(width, width, 3, stride), init)));
   bn2_ = register_module("bn2", make_batch_norm(width, true));
-  conv3_ = register_module("conv3", make_conv(conv_options(width, out, 1), init));
+  conv3_ = register_module("conv3", after_relu(make_conv(conv_options(width, out, 1), init)));
   bn3_ = register_module("bn3", make_batch_norm(out, false));
   downsample_ = make_downsample(in_channels, out, stride, init);
   if (downsample_) register_module("downsample", downsample_);
@@ -116,7 +116,7 @@ ResNet::ResNet(const ResNetConfig& c) {
     stages_.push_back(register_module("layer" + std::to_string(s + 1), stage));
   }
   avgpool_ = register_module("avgpool", std::make_shared<GlobalAvgPool2d>());
-  fc_ = register_module("fc", std::make_shared<Linear>(channels, c.num_classes));
+  fc_ = register_module("fc", after_relu(std::make_shared<Linear>(channels, c.num_classes)));
 }
 
 Variable ResNet::forward(const Variable& x) {

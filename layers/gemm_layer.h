@@ -1,0 +1,32 @@
+#pragma once
+// What conv and linear layers share: they run GEMMs whose operands may be quantized (SPEC §2).
+// A model marks the layers whose input is a ReLU/ReLU6 output (INT's signed: "auto" goes
+// unsigned there); experiments/ gives each layer its formats.
+#include <memory>
+
+#include "layers/module.h"
+#include "layers/quant/gemm_quantizer.h"
+
+namespace lpt {
+
+class GemmLayer : public Module {
+ public:
+  // Formats for this layer's GEMMs (all null: fp32). The quantizer is created at the first call,
+  // named after the layer, so models must be named first.
+  void set_quantization(const GemmFormats& f);
+  // Null until set_quantization is called.
+  GemmQuantizer* quantizer() const { return quantizer_.get(); }
+  bool quantized() const { return quantizer_ && quantizer_->active(); }
+
+  void set_input_nonnegative(bool on) { input_nonnegative_ = on; }
+  bool input_nonnegative() const { return input_nonnegative_; }
+
+ protected:
+  void on_begin_step(uint64_t seed, uint64_t step) override;
+
+ private:
+  bool input_nonnegative_ = false;
+  std::unique_ptr<GemmQuantizer> quantizer_;
+};
+
+}  // namespace lpt

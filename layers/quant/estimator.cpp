@@ -1,0 +1,59 @@
+#include "layers/quant/estimator.h"
+
+#include <cmath>
+
+#include "core/elementwise.h"
+#include "core/error.h"
+
+namespace lpt {
+
+const char* estimator_name(Estimator e) {
+  switch (e) {
+    case Estimator::ste: return "ste";
+    case Estimator::pwl: return "pwl";
+    case Estimator::mad: return "mad";
+  }
+  return "?";
+}
+
+void estimator_backward(Estimator e, const float* x, const float* dy, float* dx, const std::vector<float>& clip,
+                        const formats::BufferLayout& l) {
+  const int64_t n = l.numel();
+  if (e == Estimator::ste || clip.empty()) {
+#pragma omp parallel for simd schedule(static)
+    for (int64_t m = 0; m < n; ++m) dx[m] = dy[m];
+    return;
+  }
+  LPT_CHECK(int64_t(clip.size()) == l.num_groups(), "estimator: ", clip.size(), " clip values for ", l.num_groups(),
+            " groups");
+  const bool mad = e == Estimator::mad;
+#pragma omp parallel for schedule(static)
+  for (int64_t m = 0; m < n; ++m) {
+    const float s = clip[size_t(l.group_of(m))], a = std::fabs(x[m]);
+    dx[m] = a <= s ? dy[m] : mad ? dy[m] * (s / a) : 0.0f;
+  }
+}
+
+Variable quantized_input(const Variable& x, const Tensor& source, Tensor xq, Estimator e, std::vector<float> clip,
+                         const formats::BufferLayout& l, std::function<Tensor(const Tensor&)> grad_transform) {
+  LPT_CHECK(source.shape() == xq.shape() && source.strides() == xq.strides(), "quantize: ", source.describe(),
+            " and its quantization ", xq.describe(), " differ in layout");
+  const bool identity = e == Estimator::ste || clip.empty();
+  // x itself is kept only when the estimator reads it.
+  const Tensor saved_x = identity ? Tensor() : source;
+  const Tensor reference = xq;  // the layout l describes
+  return make_result(std::move(xq), "quantize", {x},
+                     [saved_x, reference, e, clip = std::move(clip), l, grad_transform = std::move(grad_transform)](
+                         std::vector<Variable>& in, const Tensor& dout) {
+                       if (!in[0].requires_grad()) return;
+                       Tensor dy = like_layout(dout, reference);
+                       if (saved_x.defined()) {
+                         Tensor dx = Tensor::empty_like(reference);
+                         estimator_backward(e, saved_x.data<float>(), dy.data<float>(), dx.data<float>(), clip, l);
+                         dy = dx;
+                       }
+                       in[0].accumulate_grad(grad_transform ? grad_transform(dy) : dy);
+                     });
+}
+
+}  // namespace lpt

@@ -1,0 +1,25 @@
+#pragma once
+// A quantizer inside the autograd graph: forward passes the fake-quantized tensor on; backward
+// turns dy into dx by the gradient estimator of SPEC §4 and, for weights, quantizes the result
+// into the weight-gradient format.
+#include <functional>
+#include <vector>
+
+#include "core/autograd.h"
+#include "formats/quantize_options.h"
+#include "layers/quant/gemm_formats.h"
+
+namespace lpt {
+
+// dx[m] = dy[m]·g(x[m]) with g from `e` and the clip value of m's group of `l` (an empty `clip`:
+// nothing clipped, g = 1). `source` is x's data in the memory order `l` describes (x.data() or a
+// copy in another layout) and `xq` its quantization, laid out alike; `grad_transform` (may be
+// empty) maps dx to what x's gradient receives.
+Variable quantized_input(const Variable& x, const Tensor& source, Tensor xq, Estimator e, std::vector<float> clip,
+                         const formats::BufferLayout& l, std::function<Tensor(const Tensor&)> grad_transform);
+
+// The backward rule alone on buffers (x, dy, dx in the memory order `l` describes).
+void estimator_backward(Estimator e, const float* x, const float* dy, float* dx, const std::vector<float>& clip,
+                        const formats::BufferLayout& l);
+
+}  // namespace lpt

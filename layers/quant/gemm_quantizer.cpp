@@ -1,0 +1,166 @@
+#include "layers/quant/gemm_quantizer.h"
+
+#include <cmath>
+
+#include "core/error.h"
+#include "layers/quant/estimator.h"
+
+namespace lpt {
+
+using formats::BufferLayout;
+
+namespace {
+
+// The role part of a RoleQuantizer's name ("layer1.0.conv1.errors.data" → "errors.data").
+std::string role_of(const RoleQuantizer& r, const std::string& layer) { return r.name().substr(layer.size() + 1); }
+
+// What a GEMM's multiply-adds are counted as: its two operands' formats.
+std::string precision(const RoleQuantizer& a, const RoleQuantizer& b) {
+  const std::string na = a ? a.format()->name() : "fp32", nb = b ? b.format()->name() : "fp32";
+  return na == nb ? na : na + "×" + nb;
+}
+
+double mean_of(const std::vector<float>& v) {
+  double s = 0;
+  for (float x : v) s += x;
+  return v.empty() ? std::nan("") : s / double(v.size());
+}
+
+}  // namespace
+
+GemmQuantizer::GemmQuantizer(std::string layer, bool input_nonnegative)
+    : layer_(std::move(layer)),
+      weights_(layer_ + ".weights", false, false),
+      activations_(layer_ + ".activations", input_nonnegative, true),
+      errors_data_(layer_ + ".errors.data", false, true),
+      errors_weights_(layer_ + ".errors.weights", false, true),
+      weight_gradients_(layer_ + ".weight_gradients", false, false),
+      weights_data_(layer_ + ".weights.data", false, false),
+      activations_weights_(layer_ + ".activations.weights", input_nonnegative, true) {}
+
+std::vector<RoleQuantizer*> GemmQuantizer::roles() {
+  return {&weights_,          &activations_,  &errors_data_,         &errors_weights_,
+          &weight_gradients_, &weights_data_, &activations_weights_};
+}
+
+void GemmQuantizer::set_formats(const GemmFormats& f) {
+  formats_ = f;
+  weights_.set_format(f.weights);
+  activations_.set_format(f.activations);
+  errors_data_.set_format(f.errors);
+  errors_weights_.set_format(f.errors);
+  weight_gradients_.set_format(f.weight_gradients);
+  weights_data_.set_format(f.requantize_backward ? f.weights : nullptr);
+  activations_weights_.set_format(f.requantize_backward ? f.activations : nullptr);
+}
+
+ClipMode GemmQuantizer::mode(bool training) const {
+  return calibrating_ ? ClipMode::calibrate : training ? ClipMode::train : ClipMode::evaluate;
+}
+
+GemmQuantizer::Operands GemmQuantizer::prepare(const Variable& x, const Variable& w, const GemmGeometry& g,
+                                               bool training) {
+  const ClipMode m = mode(training);
+  const uint64_t seed = seed_, step = step_;
+  const bool collect = collect_;
+  Operands out{x, w, {}};
+  const Tensor xs = g.is_linear ? x.data().contiguous()
+                    : x.data().is_channels_last() ? x.data()
+                                                  : x.data().to(MemoryFormat::channels_last);
+  const Tensor wc = w.data().contiguous();
+
+  if (activations_) {
+    const BufferLayout l = forward_x_layout(g);
+    QuantizedTensor q = activations_.apply(xs, l, m, seed, step, collect);
+    out.x = quantized_input(x, xs, std::move(q.value), formats_.activation_estimator, std::move(q.clip), l, {});
+  }
+  if (weights_ || weight_gradients_) {
+    std::function<Tensor(const Tensor&)> to_dw;
+    if (weight_gradients_)
+      to_dw = [this, g, seed, step, collect](const Tensor& dw) {
+        const Tensor d = dw.contiguous();
+        return weight_gradients_.apply(d, forward_w_layout(g, *weight_gradients_.format()), ClipMode::train, seed,
+                                       step, collect).value;
+      };
+    if (weights_) {
+      const BufferLayout l = forward_w_layout(g, *weights_.format());
+      QuantizedTensor q = weights_.apply(wc, l, m, seed, step, collect);
+      out.w = quantized_input(w, wc, std::move(q.value), formats_.weight_estimator, std::move(q.clip), l, to_dw);
+    } else {  // fp32 weights whose gradients are quantized
+      out.w = quantized_input(w, wc, wc, Estimator::ste, {}, BufferLayout::flat(wc.numel()), to_dw);
+    }
+  }
+  if (!training || !grad_enabled()) return out;
+
+  if (errors_data_) {
+    out.backward.dy_for_data = [this, g, seed, step, collect](const Tensor& dy) {
+      return errors_data_.apply(dy, data_dy_layout(g), ClipMode::train, seed, step, collect).value;
+    };
+    out.backward.dy_for_weights = [this, g, seed, step, collect](const Tensor& dy) {
+      return errors_weights_.apply(dy, weights_dy_layout(g), ClipMode::train, seed, step, collect).value;
+    };
+  }
+  if (weights_data_ && x.requires_grad())
+    out.backward.w_for_data = weights_data_.apply(wc, data_w_layout(g, *weights_data_.format()), m, seed, step, collect).value;
+  if (activations_weights_ && w.requires_grad())
+    out.backward.x_for_weights = activations_weights_.apply(xs, weights_x_layout(g), m, seed, step, collect).value;
+
+  count_macs(g);
+  return out;
+}
+
+void GemmQuantizer::count_macs(const GemmGeometry& g) {
+  const double macs = double(g.macs());
+  macs_[precision(activations_, weights_)] += macs;
+  macs_[precision(errors_data_, weights_data_ ? weights_data_ : weights_)] += macs;
+  macs_[precision(activations_weights_ ? activations_weights_ : activations_, errors_weights_)] += macs;
+}
+
+std::vector<std::pair<std::string, std::vector<float>>> GemmQuantizer::state() const {
+  std::vector<std::pair<std::string, std::vector<float>>> out;
+  for (const RoleQuantizer* r : const_cast<GemmQuantizer*>(this)->roles())
+    for (auto& [key, values] : r->state()) out.emplace_back(role_of(*r, layer_) + "." + key, values);
+  return out;
+}
+
+void GemmQuantizer::load_state(const std::string& key, std::vector<float> values) {
+  for (RoleQuantizer* r : roles()) {
+    const std::string prefix = role_of(*r, layer_) + ".";
+    const std::string rest = key.substr(std::min(key.size(), prefix.size()));
+    // "activations.weights.clip_ema" belongs to activations.weights, not to activations.
+    if (key.rfind(prefix, 0) == 0 && rest.find('.') == std::string::npos) return r->load_state(rest, std::move(values));
+  }
+  fail("layer '", layer_, "': unknown quantizer state '", key, "'");
+}
+
+void GemmQuantizer::clear_state() {
+  for (RoleQuantizer* r : roles()) r->clear_state();
+}
+
+nlohmann::json GemmQuantizer::take_diagnostics() {
+  nlohmann::json out = nlohmann::json::object();
+  for (RoleQuantizer* r : roles()) {
+    if (!r->last_stats()) continue;
+    const formats::QuantizeStats& s = *r->last_stats();
+    nlohmann::json j{{"format", r->format()->name()}, {"flushed_fraction", s.flushed_fraction}};
+    const auto put = [&j](const char* key, double v) {
+      if (std::isfinite(v)) j[key] = v;
+    };
+    put("sqnr_db", s.sqnr_db);
+    put("clipped_fraction", s.clipped_fraction);
+    put("clip_mean", mean_of(s.clip));
+    put("scale_mean", mean_of(s.scale));
+    put("vector_scale_min", s.vector_scale_min);
+    put("vector_scale_mean", s.vector_scale_mean);
+    put("vector_scale_max", s.vector_scale_max);
+    if (s.octav_iterations > 0) {
+      j["octav_s"] = mean_of(s.clip);
+      j["octav_iterations"] = s.octav_iterations;
+    }
+    out[role_of(*r, layer_)] = std::move(j);
+    r->clear_stats();
+  }
+  return out;
+}
+
+}  // namespace lpt

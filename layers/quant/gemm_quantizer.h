@@ -1,0 +1,77 @@
+#pragma once
+// The quantizers of one conv or linear layer: a RoleQuantizer per operand of its three GEMMs
+// (SPEC §2), the forward operands wrapped in their gradient estimators, the backward GEMMs'
+// operands each blocked along its own reduction axis, and the multiply-adds counted per precision.
+#include <cstdint>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/autograd.h"
+#include "core/ops/backward_operands.h"
+#include "layers/quant/gemm_formats.h"
+#include "layers/quant/gemm_layouts.h"
+#include "layers/quant/role_quantizer.h"
+
+namespace lpt {
+
+class GemmQuantizer {
+ public:
+  // `layer` is the layer's full name; `input_nonnegative` says its input is a ReLU/ReLU6 output.
+  GemmQuantizer(std::string layer, bool input_nonnegative);
+
+  void set_formats(const GemmFormats& f);
+  const GemmFormats& formats() const { return formats_; }
+  bool active() const { return formats_.any(); }
+
+  void begin_step(uint64_t seed, uint64_t step) { seed_ = seed, step_ = step; }
+  void set_calibrating(bool on) { calibrating_ = on; }
+  // The next forward (and its backward) record diagnostics of every role.
+  void set_collect_stats(bool on) { collect_ = on; }
+
+  // The operands of a forward pass: x and w as the GEMM consumes them (quantized where a format is
+  // set, with their estimators and the weight-gradient format in backward), and what the backward
+  // GEMMs consume. x must be channels-last (conv) or row-major (linear), w contiguous.
+  struct Operands {
+    Variable x, w;
+    ops::BackwardOperands backward;
+  };
+  Operands prepare(const Variable& x, const Variable& w, const GemmGeometry& g, bool training);
+
+  // Counts one training step's three GEMMs (prepare() does so for training steps; layers without
+  // formats call it themselves so that shares cover the whole model).
+  void count_macs(const GemmGeometry& g);
+  // Multiply-adds per precision ("hbfp4-b64", "int4-pc×uint4-pt", "fp32") since the last reset.
+  const std::map<std::string, double>& macs() const { return macs_; }
+  void reset_macs() { macs_.clear(); }
+
+  // Quantizer state, keys "<role>.<key>" (e.g. "activations.clip_ema"), for checkpoints.
+  std::vector<std::pair<std::string, std::vector<float>>> state() const;
+  void load_state(const std::string& key, std::vector<float> values);  // throws naming the key
+  void clear_state();
+
+  // The last recorded diagnostics, {role: {sqnr_db, clipped_fraction, flushed_fraction, clip_mean,
+  // scale_min/mean/max, vector_scale_min/mean/max, octav_s_mean, format}}; clears them.
+  nlohmann::json take_diagnostics();
+
+  const std::string& layer() const { return layer_; }
+
+ private:
+  std::vector<RoleQuantizer*> roles();
+  ClipMode mode(bool training) const;
+
+  std::string layer_;
+  GemmFormats formats_;
+  // Forward operands, both backward GEMMs' errors, weight gradients, and (requantize_backward) the
+  // re-quantized w of backward-data and x of backward-weights.
+  RoleQuantizer weights_, activations_, errors_data_, errors_weights_, weight_gradients_, weights_data_,
+      activations_weights_;
+  uint64_t seed_ = 0, step_ = 0;
+  bool calibrating_ = false, collect_ = false;
+  std::map<std::string, double> macs_;
+};
+
+}  // namespace lpt

@@ -1,0 +1,109 @@
+#include "layers/quant/role_quantizer.h"
+
+#include <algorithm>
+
+#include "core/error.h"
+#include "core/philox.h"
+
+namespace lpt {
+
+using formats::ClipMethod;
+using formats::IntGranularity;
+using formats::IntParams;
+
+namespace {
+
+constexpr float kEmaMomentum = 0.9f;  // SPEC §2: v ← 0.9·v + 0.1·clip
+
+// INT formats with per-group clip values (per tensor, per channel, two-level γ).
+bool has_clip_values(const formats::Format& f) {
+  const IntParams* p = f.get<IntParams>();
+  return p && (p->granularity != IntGranularity::vector || p->two_level());
+}
+// Those whose clip value bounds the represented range, so estimators can tell clipped values apart.
+bool clips_values(const formats::Format& f) {
+  const IntParams* p = f.get<IntParams>();
+  return p && p->granularity != IntGranularity::vector;
+}
+
+}  // namespace
+
+RoleQuantizer::RoleQuantizer(std::string name, bool input_nonnegative, bool averaged)
+    : name_(std::move(name)), id_(stable_hash(name_.c_str())), input_nonnegative_(input_nonnegative),
+      averaged_(averaged) {}
+
+void RoleQuantizer::set_format(std::shared_ptr<const formats::Format> f) {
+  format_ = f ? std::make_shared<const formats::Format>(f->resolved(input_nonnegative_)) : nullptr;
+}
+
+QuantizedTensor RoleQuantizer::apply(const Tensor& x, const formats::BufferLayout& l, ClipMode mode, uint64_t seed,
+                                     uint64_t step, bool collect) {
+  LPT_CHECK(format_, "quantizer '", name_, "' has no format");
+  LPT_CHECK(x.is_dense() && l.numel() == x.numel(), "quantizer '", name_, "': tensor ", x.describe(),
+            " does not match its layout of ", l.numel(), " elements");
+  const formats::Format& f = *format_;
+  const bool clip_values = has_clip_values(f);
+  const size_t groups = size_t(l.num_groups());
+  formats::QuantizeOptions o;
+  o.name = name_;
+  o.rounding.seed = seed;
+  o.rounding.step = step;
+  o.rounding.tensor_id = id_;
+  o.rounding.order = formats::LogicalOrder::of(x);
+  o.input_nonnegative = input_nonnegative_;
+  formats::QuantizeStats stats;
+  o.stats = &stats;
+  o.error_stats = collect;
+  if (clip_values && mode == ClipMode::evaluate) {
+    if (calibrated_.size() == groups) o.fixed_clip = calibrated_;
+    else if (clip_ema_.size() == groups) o.fixed_clip = clip_ema_;
+  }
+  const bool octav = f.get<IntParams>() && f.get<IntParams>()->clipping.method == ClipMethod::octav;
+  if (octav && o.fixed_clip.empty() && octav_s_.size() == groups) o.warm_start = octav_s_;
+
+  Tensor y = Tensor::empty_like(x);
+  formats::quantize(f, x.data<float>(), y.data<float>(), l, o);
+  y.set_format(format_);
+
+  if (clip_values && o.fixed_clip.empty() && stats.clip.size() == groups) {
+    if (octav && mode == ClipMode::train) octav_s_ = stats.clip;
+    if (averaged_ && mode == ClipMode::train) {
+      if (clip_ema_.size() != groups) clip_ema_ = stats.clip;
+      else
+        for (size_t g = 0; g < groups; ++g)
+          clip_ema_[g] = kEmaMomentum * clip_ema_[g] + (1.0f - kEmaMomentum) * stats.clip[g];
+    }
+    if (mode == ClipMode::calibrate) {
+      if (calibrated_.size() != groups) calibrated_ = stats.clip;
+      else
+        for (size_t g = 0; g < groups; ++g) calibrated_[g] = std::max(calibrated_[g], stats.clip[g]);
+    }
+  }
+  QuantizedTensor out{std::move(y), {}};
+  if (clips_values(f)) out.clip = o.fixed_clip.empty() ? stats.clip : std::vector<float>(o.fixed_clip.begin(), o.fixed_clip.end());
+  if (collect) stats_ = std::move(stats);
+  return out;
+}
+
+std::vector<std::pair<std::string, std::vector<float>>> RoleQuantizer::state() const {
+  std::vector<std::pair<std::string, std::vector<float>>> out;
+  if (!octav_s_.empty()) out.emplace_back("octav_s", octav_s_);
+  if (!clip_ema_.empty()) out.emplace_back("clip_ema", clip_ema_);
+  if (!calibrated_.empty()) out.emplace_back("calibrated", calibrated_);
+  return out;
+}
+
+void RoleQuantizer::load_state(const std::string& key, std::vector<float> values) {
+  if (key == "octav_s") octav_s_ = std::move(values);
+  else if (key == "clip_ema") clip_ema_ = std::move(values);
+  else if (key == "calibrated") calibrated_ = std::move(values);
+  else fail("quantizer '", name_, "': unknown state '", key, "', expected octav_s, clip_ema or calibrated");
+}
+
+void RoleQuantizer::clear_state() {
+  octav_s_.clear();
+  clip_ema_.clear();
+  calibrated_.clear();
+}
+
+}  // namespace lpt

@@ -1,0 +1,68 @@
+#pragma once
+// The quantizer of one operand role of one layer's GEMMs ("layer3.0.conv1" / "activations"), with
+// the state that evolves over training and goes into checkpoints (SPEC §2, §3):
+//   octav_s     OCTAV's clip values of the previous iteration (its warm start), per group;
+//   clip_ema    activations and errors: the moving average (momentum 0.9) of the training-time
+//               clip values, frozen at evaluation (QAT);
+//   calibrated  the maximum over calibration batches of the per-batch clip value (PTQ).
+// "Clip values" are INT's per-group amax: the clip of per-tensor / per-channel scales, and the
+// group maximum behind two-level γ. Per-vector scales inside them are always computed per vector.
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/tensor.h"
+#include "formats/quantize.h"
+
+namespace lpt {
+
+// How a role chooses its clip values on this call.
+enum class ClipMode {
+  train,      // from the data (clipping method, OCTAV warm-started); updates the moving average
+  calibrate,  // from the data; keeps the maximum over calls (PTQ)
+  evaluate,   // frozen: calibrated, else the moving average, else (nothing recorded yet) from the data
+};
+
+struct QuantizedTensor {
+  Tensor value;             // fake-quantized, same layout as the input, carrying the format
+  std::vector<float> clip;  // the estimator's clip value per group; empty: nothing is clipped (STE)
+};
+
+class RoleQuantizer {
+ public:
+  // `name` ("layer1.0.conv1.activations") names the tensor in errors and keys stochastic rounding;
+  // `input_nonnegative` resolves INT's signed: "auto"; `averaged`: keep clip_ema (activations, errors).
+  RoleQuantizer(std::string name, bool input_nonnegative, bool averaged);
+
+  // Null: fp32 (apply() is not called). Changing the format keeps the recorded state.
+  void set_format(std::shared_ptr<const formats::Format> f);
+  const std::shared_ptr<const formats::Format>& format() const { return format_; }
+  explicit operator bool() const { return format_ != nullptr; }
+
+  // Quantizes a dense tensor laid out as `l`; stochastic rounding keyed by (seed, step, this role).
+  // With `collect`, the diagnostics (SQNR, clipped and flushed fractions, scales) are kept.
+  QuantizedTensor apply(const Tensor& x, const formats::BufferLayout& l, ClipMode mode, uint64_t seed, uint64_t step,
+                        bool collect);
+
+  const std::optional<formats::QuantizeStats>& last_stats() const { return stats_; }
+  void clear_stats() { stats_.reset(); }
+
+  // Recorded state as (key, values), keys "octav_s", "clip_ema", "calibrated"; empty ones omitted.
+  std::vector<std::pair<std::string, std::vector<float>>> state() const;
+  // Throws naming the role on an unknown key.
+  void load_state(const std::string& key, std::vector<float> values);
+  void clear_state();
+  const std::string& name() const { return name_; }
+
+ private:
+  std::string name_;
+  uint64_t id_;
+  bool input_nonnegative_, averaged_;
+  std::shared_ptr<const formats::Format> format_;  // signed: "auto" resolved
+  std::vector<float> octav_s_, clip_ema_, calibrated_;
+  std::optional<formats::QuantizeStats> stats_;
+};
+
+}  // namespace lpt
