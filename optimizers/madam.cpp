@@ -1,5 +1,7 @@
 #include "optimizers/madam.h"
 
+#include "optimizers/madam_common.h"
+
 #include <algorithm>
 #include <cmath>
 
@@ -19,23 +21,12 @@ struct MadamScalars {
 void madam_kernel(float* w, const float* g, float* v, int64_t n, const MadamScalars s) {
 #pragma omp parallel for simd schedule(static) if (n >= detail::kParallelMinElements)
   for (int64_t i = 0; i < n; ++i) {
-    v[i] = std::fma(s.one_minus_beta, g[i] * g[i], s.beta * v[i]);
-    float g_normed = g[i] / std::sqrt(v[i] / s.bias_correction);
-    if (std::isnan(g_normed)) g_normed = 0;  // 0/0: no gradient yet
-    g_normed = std::clamp(g_normed, -s.g_bound, s.g_bound);
+    const float g_normed =
+        detail::madam_normalized_gradient(g[i], v[i], s.beta, s.one_minus_beta, s.bias_correction, s.g_bound);
     const float sign = float((w[i] > 0) - (w[i] < 0));
     const float scaled = w[i] * std::exp(s.neg_lr * g_normed * sign);
     w[i] = std::clamp(scaled, -s.bound, s.bound);
   }
-}
-
-// p_scale · sqrt(mean(w²)), summed in double in index order (deterministic).
-float initial_bound(const Tensor& w, double p_scale) {
-  const float* x = w.data<float>();
-  const int64_t n = w.numel();
-  double sum = 0;
-  for (int64_t i = 0; i < n; ++i) sum += double(x[i]) * x[i];
-  return float(p_scale * std::sqrt(sum / double(std::max<int64_t>(n, 1))));
 }
 
 void check_options(const MadamOptions& o, size_t group) {
@@ -67,7 +58,7 @@ void Madam::update(size_t group, const Variable& param, const Tensor& grad, Para
   const MadamOptions& o = options_[group];
   Tensor& w = param.data();
   if (!state.initialized) {
-    state.tensors = {Tensor::zeros_like(w), Tensor::full({1}, initial_bound(w, o.p_scale))};
+    state.tensors = {Tensor::zeros_like(w), Tensor::full({1}, detail::madam_initial_bound(w, o.p_scale))};
     state.initialized = true;
   }
   state.step += 1;

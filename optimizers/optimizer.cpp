@@ -176,9 +176,8 @@ void Optimizer::load_state(const OptimizerState& state) {
         LPT_CHECK(src != nullptr, name(), ".load_state: entry '", missing_prefix, layout[s].key,
                   "' is missing (other state of parameter '", p.name(), "' is present)");
         // State shaped like the parameter takes the parameter's strides: updates run over both linearly.
-        Tensor t = layout[s].shape == p.shape() && layout[s].dtype == p.data().dtype()
-                       ? Tensor::empty_like(p.data())
-                       : Tensor::empty(layout[s].shape, layout[s].dtype);
+        Tensor t = layout[s].shape == p.shape() ? Tensor::empty_strided(p.shape(), p.data().strides(), layout[s].dtype)
+                                                : Tensor::empty(layout[s].shape, layout[s].dtype);
         t.copy_from(*src);
         st.tensors.push_back(t);
       }
