@@ -3,6 +3,7 @@
 #include <set>
 
 #include "core/hdf5.h"
+#include "experiments/quantization_setup.h"
 
 namespace lpt {
 
@@ -48,6 +49,22 @@ void check_format(const h5::File& f) {
             f.attr_int("/", "version"), "; this build reads version ", kVersion);
 }
 
+// /quantizer/<layer>.<role>.<key>: the quantizers' clip averages, OCTAV warm starts, calibrations.
+void write_quantizer(h5::File& f, Module& model) {
+  for (auto& [key, values] : quantizer_state(model))
+    f.write("quantizer/" + key, Tensor::from_vector({int64_t(values.size())}, values));
+}
+void read_quantizer(const h5::File& f, Module& model) {
+  std::vector<std::pair<std::string, std::vector<float>>> state;
+  if (f.has("quantizer"))
+    for (const std::string& key : f.datasets("quantizer")) state.emplace_back(key, f.read("quantizer/" + key).to_vector());
+  try {
+    load_quantizer_state(model, state);
+  } catch (const Error& e) {
+    fail("checkpoint '", f.path(), "': ", e.what());
+  }
+}
+
 constexpr const char* kOptimizerPrefix = "optimizer.";
 std::string strip_prefix(const std::string& name) {
   return name.rfind(kOptimizerPrefix, 0) == 0 ? name.substr(std::string(kOptimizerPrefix).size()) : name;
@@ -58,6 +75,7 @@ void save_checkpoint(const std::string& path, Module& model, const OptimizerSet&
                      const TrainingProgress& p, const json& config, int threads) {
   h5::write_atomically(path, [&](h5::File& f) {
     for (auto& [name, t] : model_tensors(model)) f.write("model/" + name, *t);
+    write_quantizer(f, model);
     for (size_t i = 0; i < optimizers.optimizers.size(); ++i) {
       const std::string group = "optimizer/" + std::to_string(i);
       const optim::OptimizerState state = optimizers.optimizers[i]->state();
@@ -93,6 +111,7 @@ LoadedCheckpoint load_checkpoint(const std::string& path, Module& model, Optimiz
       states[i].scalars.emplace_back(kOptimizerPrefix + name, f.attr_int(group, name));
   }
   read_model(f, model);
+  read_quantizer(f, model);
   LoadedCheckpoint out;
   out.config = json::parse(f.attr_string("/", "config"), nullptr, false);
   LPT_CHECK(!out.config.is_discarded(), "checkpoint '", path, "': attribute config is not valid JSON");
@@ -112,6 +131,9 @@ LoadedCheckpoint load_checkpoint(const std::string& path, Module& model, Optimiz
 void load_model_weights(const std::string& path, Module& model) {
   const h5::File f = h5::File::open_read(path);
   read_model(f, model);
+  // Quantizer state goes to a model that quantizes (evaluating a QAT run); fine-tuning in fp32
+  // from a quantized run takes the weights alone.
+  if (has_quantized_layers(model)) read_quantizer(f, model);
 }
 
 }  // namespace lpt

@@ -2,6 +2,7 @@
 
 #include "core/ops/loss.h"
 #include "datasets/loader.h"
+#include "experiments/quantization_setup.h"
 
 namespace lpt {
 
@@ -27,6 +28,25 @@ EvalResult evaluate(Module& model, std::shared_ptr<const data::Dataset> dataset,
   }
   model.train(was_training);
   return {n ? loss_sum / double(n) : 0.0, n ? double(correct) / double(n) : 0.0, n};
+}
+
+void calibrate(Module& model, const DataSplits& data, int64_t batches, int64_t batch_size, uint64_t seed) {
+  data::LoaderOptions o;
+  o.batch_size = batch_size;
+  o.seed = seed;
+  data::Loader loader(data.train, data.eval_transforms, o);
+  loader.start_epoch(0);
+  const bool was_training = model.training();
+  model.eval();
+  set_calibrating(model, true);
+  NoGradGuard no_grad;
+  for (int64_t b = 0; b < batches; ++b) {
+    auto batch = loader.next();
+    if (!batch) break;
+    model(Variable(batch->images));
+  }
+  set_calibrating(model, false);
+  model.train(was_training);
 }
 
 json evaluate_splits(Module& model, const DataSplits& data, int64_t batch_size) {

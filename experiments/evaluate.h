@@ -19,6 +19,12 @@ struct EvalResult {
 EvalResult evaluate(Module& model, std::shared_ptr<const data::Dataset> dataset, const data::Pipeline& transforms,
                     int64_t batch_size);
 
+// PTQ calibration (SPEC §3): `batches` shuffled training batches (seeded by `seed`) with the
+// evaluation transforms (no augmentation) through the model in evaluation mode (BN running
+// statistics), each quantizer keeping the maximum over batches of its per-batch clip value, which
+// evaluation then uses frozen.
+void calibrate(Module& model, const DataSplits& data, int64_t batches, int64_t batch_size, uint64_t seed);
+
 // val_loss, val_accuracy (when there is a validation split), test_loss, test_accuracy.
 json evaluate_splits(Module& model, const DataSplits& data, int64_t batch_size);
 

@@ -3,6 +3,7 @@
 #include <fstream>
 
 #include "core/error.h"
+#include "experiments/quantization_setup.h"
 
 namespace lpt {
 
@@ -33,6 +34,16 @@ SchemaField object(std::string key, std::string help, std::vector<SchemaField> f
 }
 SchemaField list(std::string key, K kind, json def, std::string help, std::optional<double> min = {}) {
   return {std::move(key), kind, std::move(def), std::move(help), min, {}, {}, {}};
+}
+SchemaField any(std::string key, json def, std::string help) {
+  return {std::move(key), K::any, std::move(def), std::move(help), {}, {}, {}, {}};
+}
+// A format value: a JSON object as `lpt quantize --format` takes it, or null for fp32.
+SchemaField format(std::string key, std::string help) {
+  SchemaField f = any(std::move(key), nullptr,
+                      std::move(help) + ": a format object (e.g. {\"type\":\"hbfp\",\"mantissa_bits\":3}) or null (fp32)");
+  f.optional = true;
+  return f;
 }
 }  // namespace
 
@@ -74,7 +85,8 @@ const std::vector<SchemaField>& experiment_schema() {
               integer("steps_per_epoch", 0, "stop each epoch after this many steps (0: the whole epoch)", 0),
               integer("progress_every", 10, "steps between progress-line updates", 1)}),
       object("optimizer", "optimizer and its hyperparameters",
-             {text("name", "sgd", "optimizer", {"sgd", "adam", "adamw", "madam"}),
+             {text("name", "sgd", "optimizer (lns-madam: LNS master weights, SPEC §5)",
+                   {"sgd", "adam", "adamw", "madam", "lns-madam"}),
               num("lr", 0.1, "base learning rate", 0.0),
               num("momentum", 0.9, "SGD momentum", 0.0, 0.999999),
               num("dampening", 0.0, "SGD dampening", 0.0, 1.0),
@@ -83,7 +95,7 @@ const std::vector<SchemaField>& experiment_schema() {
               boolean("decay_1d", false, "apply weight decay to 1-D parameters (biases, BN) too"),
               list("betas", K::number_list, {0.9, 0.999}, "Adam/AdamW betas", 0.0),
               num("eps", 1e-8, "Adam/AdamW epsilon", 0.0),
-              num("madam_p_scale", 3.0, "Madam: bound = p_scale * RMS at the first step", 0.0)}),
+              num("madam_p_scale", 3.0, "Madam/LNS-Madam: bound = p_scale * RMS at the first step", 0.0)}),
       object("schedule", "learning-rate schedule",
              {text("name", "cosine", "schedule", {"constant", "step", "multistep", "cosine"}),
               integer("step_size", 30, "step: epochs between decays", 1),
@@ -92,6 +104,28 @@ const std::vector<SchemaField>& experiment_schema() {
               num("eta_min", 0.0, "cosine: final learning rate", 0.0),
               integer("warmup_iterations", 0, "linear warm-up iterations before the schedule", 0),
               num("warmup_start_factor", 0.1, "warm-up: initial fraction of the learning rate", 0.0, 1.0)}),
+      object("quantization", "number formats of the conv and linear GEMMs (SPEC §2); all null: fp32 training",
+             {format("weights", "weights in all three GEMMs"),
+              format("activations", "layer inputs x (signed \"auto\": unsigned after ReLU/ReLU6)"),
+              format("errors", "output gradients dy in both backward GEMMs"),
+              format("weight_gradients", "weight gradients dw before the optimizer"),
+              text("weight_estimator", "ste", "gradient through the weight quantizer (SPEC §4)", {"ste", "pwl", "mad"}),
+              text("activation_estimator", "ste", "gradient through the activation quantizer", {"ste", "pwl", "mad"}),
+              boolean("requantize_backward", false,
+                      "backward GEMMs re-quantize x and w along their own axes instead of reusing forward's"),
+              any("layers", json::array(),
+                  "per-layer rules [{\"match\": glob, <role or option>: value, ...}], applied in order (later "
+                  "rules win); \"@first\" / \"@last\" match the first conv and the final linear; a rule that "
+                  "matches no layer is an error"),
+              object("booster", "Accuracy Booster: a wider format for some epochs and layers (SPEC §1.2)",
+                     {format("format", "boosted format replacing every quantized weights/activations/errors format"),
+                      integer("last_epochs", 1, "the last N epochs run boosted", 0),
+                      any("layers", json::array({"@first", "@last"}), "layers (globs) boosted in every epoch")}),
+              integer("calibration_batches", 4,
+                      "PTQ: training batches (no augmentation, BN in eval mode) that calibrate activation clip values",
+                      1),
+              boolean("diagnostics", true,
+                      "record per-layer quantization diagnostics (SQNR, clipping, scales) at each epoch's last step")}),
       object("checkpoint", "checkpoints",
              {integer("every_epochs", 1, "write a checkpoint every N epochs (and at the end)", 1),
               optional_text("init_from", "load model weights only from this checkpoint (fine-tuning)")}),
@@ -103,7 +137,9 @@ const std::vector<SchemaField>& experiment_schema() {
 
 json resolve_experiment(json config, const std::string& source, const std::vector<std::string>& overrides) {
   for (const std::string& o : overrides) apply_override(config, o);
-  return validate(config, experiment_schema(), source);
+  json resolved = validate(config, experiment_schema(), source);
+  check_quantization_config(resolved["quantization"], source);  // format objects and layer rules
+  return resolved;
 }
 
 json load_experiment(const std::string& path, const std::vector<std::string>& overrides) {

@@ -1,6 +1,7 @@
 #include "experiments/optimizer_setup.h"
 
 #include "optimizers/adam.h"
+#include "optimizers/lns_madam.h"
 #include "optimizers/madam.h"
 #include "optimizers/sgd.h"
 
@@ -39,11 +40,20 @@ OptimizerSet make_optimizers(const json& config, const Module& model) {
     if (!one_d.empty()) groups.push_back({one_d, adam_1d});
     if (name == "adam") set.optimizers.push_back(std::make_unique<optim::Adam>(std::move(groups)));
     else set.optimizers.push_back(std::make_unique<optim::AdamW>(std::move(groups)));
-  } else if (name == "madam") {
-    optim::MadamOptions madam;
-    madam.lr = lr;
-    madam.p_scale = o["madam_p_scale"];
-    set.optimizers.push_back(std::make_unique<optim::Madam>(multi_d, madam));
+  } else if (name == "madam" || name == "lns-madam") {
+    // Multiplicative updates never move a zero: 1-D parameters (biases and BN shifts start at
+    // zero) go to SGD.
+    if (name == "madam") {
+      optim::MadamOptions madam;
+      madam.lr = lr;
+      madam.p_scale = o["madam_p_scale"];
+      set.optimizers.push_back(std::make_unique<optim::Madam>(multi_d, madam));
+    } else {
+      optim::LnsMadamOptions lns;
+      lns.lr = lr;
+      lns.p_scale = o["madam_p_scale"];
+      set.optimizers.push_back(std::make_unique<optim::LnsMadam>(multi_d, lns));
+    }
     if (!one_d.empty()) set.optimizers.push_back(std::make_unique<optim::Sgd>(one_d, sgd_1d));
   } else {
     fail("config: /optimizer/name: unknown optimizer '", name, "'");

@@ -15,21 +15,15 @@
 #include "experiments/manifest.h"
 #include "experiments/optimizer_setup.h"
 #include "experiments/progress.h"
+#include "experiments/quantization_setup.h"
 #include "experiments/run_files.h"
+#include "experiments/train_step.h"
 
 namespace lpt {
 
 namespace {
 
 using clock_type = std::chrono::steady_clock;
-
-// A NaN or Inf anywhere stops the run, naming the tensor, before the optimizer can spread it.
-void check_gradients_finite(const Module& model, int64_t step) {
-  for (const auto& [name, p] : model.named_parameters())
-    if (p.has_grad() && !finite_max_abs(p.grad()).finite)
-      fail("step ", step, ": the gradient of '", name,
-           "' holds NaN or Inf; training stopped, the last good checkpoint is kept");
-}
 
 void log(const char* fmt, const std::string& a = {}) { std::fprintf(stderr, fmt, a.c_str()); }
 
@@ -64,6 +58,8 @@ int train(const TrainRequest& request) {
   const int64_t steps_per_epoch = limit > 0 ? std::min(limit, loader.batches_per_epoch()) : loader.batches_per_epoch();
 
   std::shared_ptr<Module> model = make_experiment_model(config, data, !request.resume);
+  apply_quantization(*model, config, 0);  // before loading: checkpoints hold quantizer state
+  const bool diagnostics = quantization_enabled(config) && config["quantization"]["diagnostics"].get<bool>();
   OptimizerSet optimizers = make_optimizers(config, *model);
   const optim::LrSchedule schedule = make_schedule(config, steps_per_epoch);
 
@@ -101,6 +97,7 @@ int train(const TrainRequest& request) {
 
   model->train();
   for (int64_t epoch = progress.epoch; epoch < epochs; ++epoch) {
+    apply_quantization(*model, config, epoch);  // the Accuracy Booster's formats depend on the epoch
     loader.start_epoch(epoch);
     if (progress.batch_in_epoch > 0) loader.skip_to(progress.batch_in_epoch);
     const auto epoch_start = clock_type::now();
@@ -108,21 +105,15 @@ int train(const TrainRequest& request) {
     while (progress.batch_in_epoch < steps_per_epoch) {
       std::optional<data::Batch> batch = loader.next();
       if (!batch) break;
-      for (auto& o : optimizers.optimizers) schedule.apply(*o, progress.step);
-      model->begin_step(seed, uint64_t(progress.step));
-      const Variable logits = (*model)(Variable(batch->images));
-      Variable loss = ops::softmax_cross_entropy(logits, batch->labels, label_smoothing);
-      const float loss_value = loss.data().item();
-      LPT_CHECK(std::isfinite(loss_value), "step ", progress.step, ": the loss is ", loss_value,
-                "; training stopped, the last good checkpoint is kept");
-      optimizers.zero_grad();
-      loss.backward();
-      check_gradients_finite(*model, progress.step);
-      optimizers.step();
+      const bool collect = diagnostics && progress.batch_in_epoch + 1 == steps_per_epoch;  // the epoch's last step
+      if (collect) set_collect_stats(*model, true);
+      const StepResult r =
+          train_step(*model, optimizers, schedule, batch->images, batch->labels, seed, progress.step, label_smoothing);
+      if (collect) set_collect_stats(*model, false);
 
       const int64_t n = batch->labels.numel();
-      progress.loss_sum += double(loss_value) * double(n);
-      progress.correct += ops::count_correct(logits.data(), batch->labels);
+      progress.loss_sum += double(r.loss) * double(n);
+      progress.correct += r.correct;
       progress.seen += n;
       ++progress.step;
       ++progress.batch_in_epoch;
@@ -150,6 +141,7 @@ int train(const TrainRequest& request) {
               {"train_accuracy", double(progress.correct) / double(progress.seen)},
               {"train_seconds", progress.seconds},
               {"train_images_per_second", double(progress.seen) / progress.seconds}};
+    if (quantization_enabled(config)) m["quantization"] = take_quantization_diagnostics(*model);
     const bool last = epoch + 1 == epochs;
     if (last || (epoch + 1) % eval_every == 0) {
       const auto eval_start = clock_type::now();
@@ -158,7 +150,9 @@ int train(const TrainRequest& request) {
     }
     progress = TrainingProgress{epoch + 1, progress.step, 0, 0, 0, 0, 0};
     append_metrics(dir, m);
-    std::fprintf(stderr, "%s\n", m.dump().c_str());
+    json shown = m;
+    shown.erase("quantization");  // per-layer diagnostics are for the metrics file and `lpt report`
+    std::fprintf(stderr, "%s\n", shown.dump().c_str());
     const bool stop = request.stop_after_epochs == epoch + 1 && !last;
     if (last || stop || (epoch + 1) % ckpt_every == 0)
       save_checkpoint(checkpoint_path, *model, optimizers, progress, config, threads);

@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -208,6 +209,69 @@ TEST_F(TrainCli, InitFromRejectsAMismatchedCheckpointNamingTheTensor) {
                            "/checkpoint.h5");
   EXPECT_NE(r.status, 0);
   EXPECT_NE(r.output.find("does not match the model: tensor '"), std::string::npos) << r.output;
+}
+
+// QAT with OCTAV (warm starts and activation clip averages are checkpointed state), MAD/PWL and
+// stochastically rounded HBFP errors.
+const std::string kQat =
+    R"( --set 'quantization.weights={"type":"int","bits":4,"granularity":"channel","clipping":"octav"}')"
+    R"( --set 'quantization.activations={"type":"int","bits":4,"clipping":"octav"}')"
+    R"( --set 'quantization.errors={"type":"hbfp","mantissa_bits":3,"block_size":16,"rounding":"stochastic"}')"
+    R"( --set quantization.weight_estimator=mad --set quantization.activation_estimator=pwl)";
+
+TEST_F(TrainCli, QuantizedResumeInSeparateProcessesIsBitExactAndEvalReproducesTheRun) {
+  ASSERT_EQ(run_lpt(train_args("straight") + kQat).status, 0);
+  const Result first = run_lpt(train_args("split") + kQat + " --stop-after-epochs 1");
+  ASSERT_EQ(first.status, 0) << first.output;
+  const Result rest = run_lpt("train --resume " + run("split"));
+  ASSERT_EQ(rest.status, 0) << rest.output;
+  expect_same_weights(run("straight") + "/checkpoint.h5", run("split") + "/checkpoint.h5");
+  const h5::File a = h5::File::open_read(run("straight") + "/checkpoint.h5");
+  const h5::File b = h5::File::open_read(run("split") + "/checkpoint.h5");
+  const auto state = a.datasets("quantizer");
+  EXPECT_NE(std::find(state.begin(), state.end(), "layer1.0.conv1.activations.clip_ema"), state.end());
+  EXPECT_NE(std::find(state.begin(), state.end(), "layer1.0.conv1.weights.octav_s"), state.end());
+  for (const std::string& n : state)
+    EXPECT_EQ(a.read("quantizer/" + n).to_vector(), b.read("quantizer/" + n).to_vector()) << n;
+
+  // Evaluation uses the frozen clip averages from the checkpoint: the run's own test accuracy.
+  const Result e = run_lpt("eval " + run("straight"));
+  ASSERT_EQ(e.status, 0) << e.output;
+  std::ifstream metrics(run("straight") + "/metrics.jsonl");
+  std::string line, last;
+  while (std::getline(metrics, line)) last = line;
+  const auto value = [](const std::string& text, const std::string& key) {
+    const size_t p = text.find("\"" + key + "\"");
+    return p == std::string::npos ? -1.0 : std::stod(text.substr(text.find(':', p) + 1));
+  };
+  EXPECT_EQ(value(e.output, "test_accuracy"), value(last, "test_accuracy")) << e.output;
+  // Diagnostics per layer and role, and the share of multiply-adds per precision.
+  EXPECT_NE(last.find("\"quantization\":{\"layers\":{\"conv1\""), std::string::npos) << last;
+  EXPECT_NE(last.find("\"sqnr_db\""), std::string::npos);
+  EXPECT_NE(last.find("\"mac_share\":{"), std::string::npos);
+}
+
+TEST_F(TrainCli, PtqEvaluationCalibratesAnFp32Checkpoint) {
+  ASSERT_EQ(run_lpt(train_args("fp32") + " --set training.epochs=1").status, 0);
+  const std::string formats =
+      R"( --set 'quantization.weights={"type":"int","bits":4,"granularity":"vector","vector_size":16,"scale_bits":4}')"
+      R"( --set 'quantization.activations={"type":"int","bits":4,"granularity":"vector","vector_size":16,"scale_bits":4}')";
+  const Result e = run_lpt("eval " + config_ + formats + " --checkpoint " + run("fp32") + "/checkpoint.h5");
+  ASSERT_EQ(e.status, 0) << e.output;
+  EXPECT_NE(e.output.find("\"calibrated_batches\": 4"), std::string::npos) << e.output;
+  EXPECT_NE(e.output.find("\"test_accuracy\""), std::string::npos) << e.output;
+}
+
+TEST_F(TrainCli, QuantizationConfigErrorsNameTheKey) {
+  Result r = run_lpt(train_args("q") + R"( --set 'quantization.layers=[{"match":"layer9.*","weights":null}]')");
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.output.find("/quantization/layers/0/match: 'layer9.*' matches no layer"), std::string::npos) << r.output;
+  r = run_lpt(train_args("q") + R"( --set 'quantization.weights={"type":"int","bits":40}')");
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.output.find("/quantization/weights"), std::string::npos) << r.output;
+  r = run_lpt(train_args("q") + R"( --set 'quantization.layers=[{"match":"fc","wieghts":null}]')");
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.output.find("/quantization/layers/0/wieghts: unknown key"), std::string::npos) << r.output;
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include "experiments/data_setup.h"
 #include "experiments/evaluate.h"
 #include "experiments/experiment_config.h"
+#include "experiments/quantization_setup.h"
 #include "experiments/run_files.h"
 
 namespace lpt::cli {
@@ -35,8 +36,19 @@ void add_eval_command(CLI::App& app, int& exit_code) {
     set_num_threads(config["threads"]);
     const DataSplits data = make_data(config);
     auto model = make_experiment_model(config, data, false);
+    // The formats of the last epoch (the Accuracy Booster's boosted one), before loading: a
+    // quantized run's checkpoint holds its quantizers' frozen clip values.
+    apply_quantization(*model, config, config["training"]["epochs"].get<int64_t>() - 1);
     load_model_weights(ckpt, *model);
     json out = {{"checkpoint", ckpt}};
+    if (has_quantized_layers(*model)) {
+      out["formats"] = config["quantization"];
+      if (quantizer_state(*model).empty()) {  // an fp32 checkpoint under formats: PTQ
+        const int64_t batches = config["quantization"]["calibration_batches"];
+        calibrate(*model, data, batches, config["training"]["batch_size"], config["seed"]);
+        out["calibrated_batches"] = batches;
+      }
+    }
     out.update(evaluate_splits(*model, data, config["training"]["eval_batch_size"]));
     std::cout << out.dump(2) << "\n";
     exit_code = 0;

@@ -1,0 +1,214 @@
+#include "experiments/quantization_setup.h"
+
+#include <fnmatch.h>
+
+#include <map>
+
+#include "core/error.h"
+#include "models/models.h"
+
+namespace lpt {
+
+namespace {
+
+constexpr const char* kRoles[] = {"weights", "activations", "errors", "weight_gradients"};
+constexpr const char* kBoostedRoles[] = {"weights", "activations", "errors"};  // the GEMM operands
+
+std::shared_ptr<const formats::Format> format_at(const json& v, const std::string& where) {
+  if (v.is_null()) return nullptr;
+  try {
+    return std::make_shared<const formats::Format>(formats::Format::parse(v));
+  } catch (const Error& e) {
+    fail(where, ": ", e.what());
+  }
+}
+
+Estimator estimator_of(const std::string& name) {
+  return name == "pwl" ? Estimator::pwl : name == "mad" ? Estimator::mad : Estimator::ste;
+}
+
+bool is_role(const std::string& k) {
+  for (const char* r : kRoles)
+    if (k == r) return true;
+  return false;
+}
+
+// One key of a layer rule (or of the section itself) applied to a layer's formats.
+void apply_key(GemmFormats& f, const std::string& key, const json& v, const std::string& where) {
+  if (key == "weights") f.weights = format_at(v, where);
+  else if (key == "activations") f.activations = format_at(v, where);
+  else if (key == "errors") f.errors = format_at(v, where);
+  else if (key == "weight_gradients") f.weight_gradients = format_at(v, where);
+  else if (key == "weight_estimator") f.weight_estimator = estimator_of(v);
+  else if (key == "activation_estimator") f.activation_estimator = estimator_of(v);
+  else if (key == "requantize_backward") f.requantize_backward = v;
+}
+
+void check_rule_value(const std::string& key, const json& v, const std::string& where) {
+  if (is_role(key)) {
+    LPT_CHECK(v.is_null() || v.is_object(), where, ": expected a format object or null, got ", v.dump());
+    format_at(v, where);
+  } else if (key == "weight_estimator" || key == "activation_estimator") {
+    LPT_CHECK(v == "ste" || v == "pwl" || v == "mad", where, ": expected \"ste\", \"pwl\" or \"mad\", got ", v.dump());
+  } else if (key == "requantize_backward") {
+    LPT_CHECK(v.is_boolean(), where, ": expected true or false, got ", v.dump());
+  } else if (key != "match") {
+    fail(where, ": unknown key; a rule takes match, weights, activations, errors, weight_gradients, "
+                "weight_estimator, activation_estimator, requantize_backward");
+  }
+}
+
+void check_patterns(const json& v, const std::string& where) {
+  LPT_CHECK(v.is_array(), where, ": expected a list of layer-name globs, got ", v.dump());
+  for (size_t i = 0; i < v.size(); ++i)
+    LPT_CHECK(v[i].is_string() && !v[i].get<std::string>().empty(), where, "/", i,
+              ": expected a non-empty layer-name glob, got ", v[i].dump());
+}
+
+struct LayerNames {
+  std::string first, last;
+  bool matches(const std::string& pattern, const std::string& layer) const {
+    if (pattern == "@first") return layer == first;
+    if (pattern == "@last") return layer == last;
+    return fnmatch(pattern.c_str(), layer.c_str(), 0) == 0;
+  }
+};
+
+std::string list_names(const std::vector<std::pair<std::string, GemmLayer*>>& layers) {
+  std::string s;
+  for (const auto& [name, l] : layers) s += (s.empty() ? "" : ", ") + name;
+  return s;
+}
+
+}  // namespace
+
+void check_quantization_config(const json& q, const std::string& source) {
+  const std::string base = source + ": /quantization/";
+  for (const char* r : kRoles) check_rule_value(r, q.value(r, json()), base + r);
+  const json& rules = q["layers"];
+  LPT_CHECK(rules.is_array(), base, "layers: expected a list of rules, got ", rules.dump());
+  for (size_t i = 0; i < rules.size(); ++i) {
+    const std::string where = base + "layers/" + std::to_string(i);
+    LPT_CHECK(rules[i].is_object(), where, ": expected an object {\"match\": glob, ...}, got ", rules[i].dump());
+    LPT_CHECK(rules[i].contains("match") && rules[i]["match"].is_string() && !rules[i]["match"].get<std::string>().empty(),
+              where, "/match: expected a non-empty layer-name glob");
+    for (const auto& [key, v] : rules[i].items()) check_rule_value(key, v, where + "/" + key);
+  }
+  const json& booster = q["booster"];
+  format_at(booster.value("format", json()), base + "booster/format");
+  check_patterns(booster["layers"], base + "booster/layers");
+}
+
+bool quantization_enabled(const json& config) {
+  const json& q = config["quantization"];
+  for (const char* r : kRoles)
+    if (!q.value(r, json()).is_null()) return true;
+  for (const json& rule : q["layers"])
+    for (const char* r : kRoles)
+      if (!rule.value(r, json()).is_null()) return true;
+  return false;
+}
+
+std::vector<std::pair<std::string, GemmLayer*>> gemm_layers(Module& model) {
+  std::vector<std::pair<std::string, GemmLayer*>> out;
+  for (auto& [name, m] : model.named_modules())
+    if (auto* g = dynamic_cast<GemmLayer*>(m)) out.emplace_back(name, g);
+  return out;
+}
+
+bool has_quantized_layers(Module& model) {
+  for (auto& [name, layer] : gemm_layers(model))
+    if (layer->quantized()) return true;
+  return false;
+}
+
+void apply_quantization(Module& model, const json& config, int64_t epoch) {
+  const bool enabled = quantization_enabled(config);
+  const json& q = config["quantization"];
+  const std::string where = "config: /quantization/";
+  const auto layers = gemm_layers(model);
+  const LayerNames names{first_conv_name(model), last_linear_name(model)};
+  const json& rules = q["layers"];
+  const json& booster = q["booster"];
+  const auto boost_format = format_at(booster.value("format", json()), where + "booster/format");
+  const int64_t epochs = config["training"]["epochs"];
+  const bool boosted_epoch = boost_format && epoch >= epochs - booster["last_epochs"].get<int64_t>();
+
+  std::vector<bool> rule_used(rules.size(), false), boost_used(booster["layers"].size(), false);
+  for (auto& [name, layer] : layers) {
+    GemmFormats f;
+    for (const auto& [key, v] : q.items()) apply_key(f, key, v, where + key);
+    for (size_t i = 0; i < rules.size(); ++i) {
+      if (!names.matches(rules[i]["match"], name)) continue;
+      rule_used[i] = true;
+      for (const auto& [key, v] : rules[i].items()) apply_key(f, key, v, where + "layers/" + std::to_string(i));
+    }
+    bool boosted = boosted_epoch;
+    for (size_t i = 0; i < booster["layers"].size(); ++i)
+      if (names.matches(booster["layers"][i], name)) boosted = true, boost_used[i] = true;
+    if (boost_format && boosted) {
+      for (auto* role : {&f.weights, &f.activations, &f.errors})
+        if (*role) *role = boost_format;
+    }
+    if (enabled) layer->set_quantization(f);  // fp32 layers too: their multiply-adds count in the shares
+  }
+  for (size_t i = 0; i < rules.size(); ++i)
+    LPT_CHECK(rule_used[i], where, "layers/", i, "/match: '", rules[i]["match"].get<std::string>(),
+              "' matches no layer; the layers are ", list_names(layers));
+  if (boost_format)
+    for (size_t i = 0; i < boost_used.size(); ++i)
+      LPT_CHECK(boost_used[i], where, "booster/layers/", i, ": '", booster["layers"][i].get<std::string>(),
+                "' matches no layer; the layers are ", list_names(layers));
+}
+
+std::vector<std::pair<std::string, std::vector<float>>> quantizer_state(Module& model) {
+  std::vector<std::pair<std::string, std::vector<float>>> out;
+  for (auto& [name, layer] : gemm_layers(model))
+    if (layer->quantizer())
+      for (auto& [key, values] : layer->quantizer()->state()) out.emplace_back(name + "." + key, values);
+  return out;
+}
+
+void load_quantizer_state(Module& model, const std::vector<std::pair<std::string, std::vector<float>>>& state) {
+  const auto layers = gemm_layers(model);
+  for (auto& [name, layer] : layers)
+    if (layer->quantizer()) layer->quantizer()->clear_state();
+  for (const auto& [key, values] : state) {
+    GemmQuantizer* owner = nullptr;
+    std::string rest;
+    for (auto& [name, layer] : layers)  // the longest layer name that prefixes the key
+      if (layer->quantizer() && key.rfind(name + ".", 0) == 0 && (!owner || name.size() > owner->layer().size()))
+        owner = layer->quantizer(), rest = key.substr(name.size() + 1);
+    LPT_CHECK(owner, "quantizer state '", key, "' belongs to no quantized layer of this model");
+    owner->load_state(rest, values);
+  }
+}
+
+void set_collect_stats(Module& model, bool on) {
+  for (auto& [name, layer] : gemm_layers(model))
+    if (layer->quantizer()) layer->quantizer()->set_collect_stats(on);
+}
+
+void set_calibrating(Module& model, bool on) {
+  for (auto& [name, layer] : gemm_layers(model))
+    if (layer->quantizer()) layer->quantizer()->set_calibrating(on);
+}
+
+json take_quantization_diagnostics(Module& model) {
+  json layers = json::object();
+  std::map<std::string, double> macs;
+  double total = 0;
+  for (auto& [name, layer] : gemm_layers(model)) {
+    GemmQuantizer* q = layer->quantizer();
+    if (!q) continue;
+    json d = q->take_diagnostics();
+    if (!d.empty()) layers[name] = std::move(d);
+    for (const auto& [precision, n] : q->macs()) macs[precision] += n, total += n;
+    q->reset_macs();
+  }
+  json share = json::object();
+  for (const auto& [precision, n] : macs) share[precision] = n / total;
+  return {{"layers", layers}, {"mac_share", share}};
+}
+
+}  // namespace lpt

@@ -1,0 +1,43 @@
+#pragma once
+// From an experiment's /quantization section to each conv and linear layer's formats (SPEC §2):
+// global roles, per-layer glob rules (later rules win; "@first" / "@last" are the first conv and
+// the final linear), and the Accuracy Booster schedule by epoch. Also the model-wide views the
+// trainer needs: quantizer state for checkpoints, diagnostics, multiply-adds per precision and
+// PTQ calibration.
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "experiments/schema.h"
+#include "layers/gemm_layer.h"
+
+namespace lpt {
+
+// Checks the format objects and the layer rules of a validated /quantization section; throws
+// naming `source` and the JSON path of the offending key.
+void check_quantization_config(const json& quantization, const std::string& source);
+// Whether any role, rule or booster sets a format.
+bool quantization_enabled(const json& config);
+
+// The model's conv and linear layers by name, in registration order.
+std::vector<std::pair<std::string, GemmLayer*>> gemm_layers(Module& model);
+
+bool has_quantized_layers(Module& model);
+
+// Sets every layer's formats for epoch `epoch` (0-based) of the config's /training/epochs. Throws
+// naming the rule whose pattern matches no layer.
+void apply_quantization(Module& model, const json& config, int64_t epoch);
+
+// Quantizer state as ("<layer>.<role>.<key>", values), e.g. "layer1.0.conv1.activations.clip_ema".
+std::vector<std::pair<std::string, std::vector<float>>> quantizer_state(Module& model);
+// Replaces the state of every quantized layer (entries missing for a layer leave it cleared);
+// throws naming an entry that belongs to no quantized layer.
+void load_quantizer_state(Module& model, const std::vector<std::pair<std::string, std::vector<float>>>& state);
+
+void set_collect_stats(Module& model, bool on);
+void set_calibrating(Module& model, bool on);
+// {"layers": {layer: {role: {...}}}, "mac_share": {precision: fraction}} since the last call
+// (both empty when nothing was recorded); clears what it reports.
+json take_quantization_diagnostics(Module& model);
+
+}  // namespace lpt

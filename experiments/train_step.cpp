@@ -1,0 +1,38 @@
+#include "experiments/train_step.h"
+
+#include <cmath>
+
+#include "core/elementwise.h"
+#include "core/ops/loss.h"
+
+namespace lpt {
+
+namespace {
+
+// A NaN or Inf anywhere stops the run, naming the tensor, before the optimizer can spread it.
+void check_gradients_finite(const Module& model, int64_t step) {
+  for (const auto& [name, p] : model.named_parameters())
+    if (p.has_grad() && !finite_max_abs(p.grad()).finite)
+      fail("step ", step, ": the gradient of '", name,
+           "' holds NaN or Inf; training stopped, the last good checkpoint is kept");
+}
+
+}  // namespace
+
+StepResult train_step(Module& model, OptimizerSet& optimizers, const optim::LrSchedule& schedule, const Tensor& images,
+                      const Tensor& labels, uint64_t seed, int64_t step, float label_smoothing) {
+  for (auto& o : optimizers.optimizers) schedule.apply(*o, step);
+  model.begin_step(seed, uint64_t(step));
+  const Variable logits = model(Variable(images));
+  Variable loss = ops::softmax_cross_entropy(logits, labels, label_smoothing);
+  const float loss_value = loss.data().item();
+  LPT_CHECK(std::isfinite(loss_value), "step ", step, ": the loss is ", loss_value,
+            "; training stopped, the last good checkpoint is kept");
+  optimizers.zero_grad();
+  loss.backward();
+  check_gradients_finite(model, step);
+  optimizers.step();
+  return {loss_value, ops::count_correct(logits.data(), labels)};
+}
+
+}  // namespace lpt
