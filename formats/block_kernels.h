@@ -272,6 +272,20 @@ bool for_each_tile(const RunGeometry& g, int64_t block, MakeLocal make_local, F 
   return ok != 0;
 }
 
+// Contiguous runs made of whole blocks (or of one short block each) are, block for block and in
+// the same scale order, one long run: tiles then span many runs instead of one each, which is what
+// keeps short runs fast (a 16-channel layer's rows under 32- or 64-element blocks).
+struct Blocking {
+  RunGeometry runs;
+  int64_t block;
+};
+inline Blocking merged_runs(const RunGeometry& g, int64_t block) {
+  if (g.inner != 1 || g.outer == 1) return {g, block};
+  if (g.len <= block) return {{1, g.outer * g.len, 1}, g.len};
+  if (g.len % block == 0) return {{1, g.outer * g.len, 1}, block};
+  return {g, block};
+}
+
 // Uniforms u[j·kTile + c] (strided tiles) or u[i] (blocks along a run) for a tile's elements.
 inline void tile_uniforms(const RoundingContext& r, const Tile& t, int64_t inner, float* u) {
   if (inner == 1) return fill_uniforms(r, t.start, 1, t.n, u);
@@ -281,8 +295,9 @@ inline void tile_uniforms(const RoundingContext& r, const Tile& t, int64_t inner
 // Fake-quantizes x into y (x == y allowed); false when x holds NaN/Inf (whose blocks are left
 // unwritten, so the caller can report them).
 template <class Ops>
-bool quantize_blocks(const Ops& ops, int64_t block, const float* x, float* y, const RunGeometry& g,
+bool quantize_blocks(const Ops& ops, int64_t block_size, const float* x, float* y, const RunGeometry& runs,
                      const RoundingContext& r) {
+  const auto [g, block] = merged_runs(runs, block_size);
   const bool stochastic = r.mode == Rounding::stochastic;
   const auto k = BlockKernels<Ops>::pick(stochastic);
   const int64_t inner = g.inner;
@@ -297,8 +312,9 @@ bool quantize_blocks(const Ops& ops, int64_t block, const float* x, float* y, co
 
 // Encodes x: one code per element (memory order) and one stored scale per block.
 template <class Ops>
-bool encode_blocks(const Ops& ops, int64_t block, const float* x, const RunGeometry& g, const RoundingContext& r,
-                   std::vector<uint16_t>& codes, std::vector<typename Ops::Stored>& scales) {
+bool encode_blocks(const Ops& ops, int64_t block_size, const float* x, const RunGeometry& runs,
+                   const RoundingContext& r, std::vector<uint16_t>& codes, std::vector<typename Ops::Stored>& scales) {
+  const auto [g, block] = merged_runs(runs, block_size);
   const bool stochastic = r.mode == Rounding::stochastic;
   const auto k = BlockKernels<Ops>::pick(stochastic);
   const int64_t inner = g.inner;
@@ -326,8 +342,9 @@ bool encode_blocks(const Ops& ops, int64_t block, const float* x, const RunGeome
 
 // Decodes codes + stored scales into y.
 template <class Ops>
-void decode_blocks(const Ops& ops, int64_t block, const PackedCodes& codes,
-                   const std::vector<typename Ops::Stored>& scales, float* y, const RunGeometry& g) {
+void decode_blocks(const Ops& ops, int64_t block_size, const PackedCodes& codes,
+                   const std::vector<typename Ops::Stored>& scales, float* y, const RunGeometry& runs) {
+  const auto [g, block] = merged_runs(runs, block_size);
   for_each_tile(
       g, block, [] { return 0; },
       [&](int, const Tile& t) {

@@ -335,7 +335,8 @@ InputCheck two_level_by_group(const float* x, const Sink& sink, const BufferLayo
 #pragma omp parallel reduction(| : bad, negative)
   {
     VectorSteps st(kBatch);
-#pragma omp for schedule(dynamic, 1)
+    // Consecutive groups per thread: the vector loop's prefetch runs ahead into the next group.
+#pragma omp for schedule(static)
     for (int64_t c = 0; c < G; ++c) {
       // γ from the group's max, as scan_groups and gammas_of compute it for the unfused path.
       uint32_t am, raw;

@@ -1,5 +1,6 @@
 #include "layers/quant/estimator.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "core/elementwise.h"
@@ -27,10 +28,22 @@ void estimator_backward(Estimator e, const float* x, const float* dy, float* dx,
   LPT_CHECK(int64_t(clip.size()) == l.num_groups(), "estimator: ", clip.size(), " clip values for ", l.num_groups(),
             " groups");
   const bool mad = e == Estimator::mad;
+  // Spans of one group (a group index per span, not a division per element), in fixed chunks.
+  const formats::RunGeometry& g = l.groups;
+  constexpr int64_t kChunk = int64_t{1} << 14;
 #pragma omp parallel for schedule(static)
-  for (int64_t m = 0; m < n; ++m) {
-    const float s = clip[size_t(l.group_of(m))], a = std::fabs(x[m]);
-    dx[m] = a <= s ? dy[m] : mad ? dy[m] * (s / a) : 0.0f;
+  for (int64_t b = 0; b < n; b += kChunk) {
+    const int64_t e = std::min(n, b + kChunk);
+    for (int64_t m = b; m < e;) {
+      const int64_t span = m / g.inner, end = std::min(e, (span + 1) * g.inner);
+      const float s = clip[size_t(span % g.len)];
+#pragma omp simd
+      for (int64_t i = m; i < end; ++i) {
+        const float a = std::fabs(x[i]);
+        dx[i] = a <= s ? dy[i] : mad ? dy[i] * (s / a) : 0.0f;
+      }
+      m = end;
+    }
   }
 }
 
