@@ -140,7 +140,7 @@ InputCheck vectors_contiguous(const float* x, const Sink& sink, int64_t kb, int6
         if (two_level && o * g.len < g.numel()) gamma = VectorSteps::gamma_at(o * g.len, vs);
       }
       uint32_t am, raw;
-      __builtin_prefetch(x + m0 + 512);  // the next vectors' data, while this one's scale is worked out
+      __builtin_prefetch(x + m0 + vs.prefetch);  // data ahead, while this vector's scale is worked out
       if (FixedV && n == FixedV)
         max_bits<FixedV>(x + m0, n, am, raw);
       else
@@ -330,7 +330,10 @@ InputCheck two_level_by_group(const float* x, const Sink& sink, const BufferLayo
   const RunGeometry& g = l.runs;
   const int64_t G = l.groups.len, span = l.groups.inner;        // a group is elements [c·span, (c+1)·span)
   const int64_t vectors_per_group = (span / g.len) * ((g.len + V - 1) / V);
-  const VectorScaling with_gamma{vs.range, vs.qmax, vs.scale_max, l.groups, gamma};
+  // A vector is a cache line or less: prefetching one line per vector a group ahead brings the next
+  // group (up to 32 KB, what L1 holds) in while this one is quantized, so its scan reads from cache.
+  const VectorScaling with_gamma{vs.range, vs.qmax, vs.scale_max, l.groups, gamma,
+                                 V <= 16 && span <= 8192 ? span : 512};
   int bad = 0, negative = 0;
 #pragma omp parallel reduction(| : bad, negative)
   {

@@ -73,6 +73,9 @@ struct VectorScaling {
   float scale_max;
   RunGeometry groups;
   const float* gamma;
+  // How far ahead (elements) the vector loop prefetches: the next vectors by default; the next
+  // group when two_level_by_group scans it right after this one.
+  int64_t prefetch = 512;
 };
 
 struct InputCheck {
