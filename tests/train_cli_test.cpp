@@ -249,6 +249,15 @@ TEST_F(TrainCli, QuantizedResumeInSeparateProcessesIsBitExactAndEvalReproducesTh
   EXPECT_NE(last.find("\"quantization\":{\"layers\":{\"conv1\""), std::string::npos) << last;
   EXPECT_NE(last.find("\"sqnr_db\""), std::string::npos);
   EXPECT_NE(last.find("\"mac_share\":{"), std::string::npos);
+  // lpt report adds per-layer SQNR and clipping panels for quantized runs.
+  const Result rep = run_lpt("report " + run("straight") + " -o " + run("q.svg"));
+  ASSERT_EQ(rep.status, 0) << rep.output;
+  std::ifstream svg(run("q.svg"));
+  std::stringstream ss;
+  ss << svg.rdbuf();
+  EXPECT_NE(ss.str().find("Quantization SQNR"), std::string::npos);
+  EXPECT_NE(ss.str().find("straight activations"), std::string::npos);
+  EXPECT_NE(ss.str().find(": layer1.0.conv1<"), std::string::npos);
 }
 
 TEST_F(TrainCli, PtqEvaluationCalibratesAnFp32Checkpoint) {
