@@ -12,6 +12,7 @@ enum class DType : uint8_t {
   bf16,   // bfloat16 values (HBFP GEMMs on AMX, SPEC §8)
   s8,     // int8 codes or values
   u8,     // uint8 codes, E8M0 scales, raw bytes
+  s16,    // int16 codes (HBFP block exponents in exports)
   s32,    // int32 labels, indices, accumulators
   u4x2,   // packed 4-bit codes, two per byte
 };
@@ -22,6 +23,7 @@ constexpr int dtype_bits(DType t) {
     case DType::bf16: return 16;
     case DType::s8: return 8;
     case DType::u8: return 8;
+    case DType::s16: return 16;
     case DType::s32: return 32;
     case DType::u4x2: return 4;
   }
@@ -34,6 +36,7 @@ constexpr std::string_view dtype_name(DType t) {
     case DType::bf16: return "bf16";
     case DType::s8: return "s8";
     case DType::u8: return "u8";
+    case DType::s16: return "s16";
     case DType::s32: return "s32";
     case DType::u4x2: return "u4x2";
   }
@@ -47,6 +50,7 @@ template <class T> constexpr DType dtype_of();
 template <> constexpr DType dtype_of<float>() { return DType::f32; }
 template <> constexpr DType dtype_of<int8_t>() { return DType::s8; }
 template <> constexpr DType dtype_of<uint8_t>() { return DType::u8; }
+template <> constexpr DType dtype_of<int16_t>() { return DType::s16; }
 template <> constexpr DType dtype_of<int32_t>() { return DType::s32; }
 
 }  // namespace lpt

@@ -17,6 +17,7 @@ class File {
  public:
   static File open_read(const std::string& path);
   static File create(const std::string& path);  // truncates
+  static File open_write(const std::string& path);  // an existing file, to change in place
   File(File&& o) noexcept;
   File& operator=(File&& o) noexcept;
   File(const File&) = delete;

@@ -67,6 +67,46 @@ TEST(Hdf5, TruncatedFileIsRejected) {
   std::filesystem::remove(path);
 }
 
+TEST(Hdf5, Int16RoundTrips) {
+  const std::string path = temp_path("s16.h5");
+  Tensor t = Tensor::empty({3}, DType::s16);
+  t.data<int16_t>()[0] = -149, t.data<int16_t>()[1] = 0, t.data<int16_t>()[2] = 32767;
+  h5::File::create(path).write("exponents", t);
+  const h5::File f = h5::File::open_read(path);
+  ASSERT_EQ(f.dtype("exponents"), DType::s16);
+  const Tensor r = f.read("exponents");
+  EXPECT_EQ(std::vector<int16_t>(r.data<int16_t>(), r.data<int16_t>() + 3), (std::vector<int16_t>{-149, 0, 32767}));
+  std::filesystem::remove(path);
+}
+
+TEST(Hdf5, AFlippedDataByteFailsItsChecksum) {
+  // Datasets carry Fletcher-32 checksums: a corrupted byte is an error naming the dataset, not
+  // silently different weights.
+  const std::string path = temp_path("flip.h5");
+  std::vector<float> v(1000);
+  for (size_t i = 0; i < v.size(); ++i) v[i] = 1.0f + float(i);
+  h5::File::create(path).write("model/fc.weight", Tensor::from_vector({1000}, v));
+  std::string bytes;
+  {
+    std::ifstream in(path, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  const float marker = 500.0f;  // element 499
+  const size_t at = bytes.find(std::string(reinterpret_cast<const char*>(&marker), 4));
+  ASSERT_NE(at, std::string::npos);
+  bytes[at + 1] ^= 0x10;
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
+  const h5::File f = h5::File::open_read(path);
+  try {
+    f.read("model/fc.weight");
+    ADD_FAILURE() << "a corrupted dataset was read";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("model/fc.weight"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find(path), std::string::npos) << e.what();
+  }
+  std::filesystem::remove(path);
+}
+
 TEST(Hdf5, AtomicWriteKeepsTheOldFileWhenFillingFails) {
   const std::string path = temp_path("atomic.h5");
   h5::write_atomically(path, [](h5::File& f) { f.write("x", Tensor::full({2}, 1.0f)); });
