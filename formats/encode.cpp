@@ -1,5 +1,7 @@
 #include "formats/encode.h"
 
+#include <algorithm>
+
 #include "core/error.h"
 #include "formats/quantize.h"
 
@@ -64,6 +66,40 @@ std::vector<EncodedArray> encoded_arrays(const Encoded& e) {
     a.data = a.data.view(s);
   }
   return arrays;
+}
+
+Encoded encoded_from_arrays(const Format& f, const Shape& shape, int axis, std::optional<int> channel_axis,
+                            const std::vector<EncodedArray>& arrays, const std::string& what) {
+  // What encoding a tensor of this shape produces: zeros encode quickly to arrays of the same form.
+  QuantizeOptions o;
+  o.axis = axis;
+  o.channel_axis = channel_axis;
+  o.name = what;
+  const Encoded model = encode(Tensor::zeros(shape), f, o);
+  const std::vector<EncodedArray> expected = encoded_arrays(model);
+  std::string names;
+  for (const EncodedArray& e : expected) names += (names.empty() ? "" : ", ") + e.name;
+  for (const EncodedArray& a : arrays)
+    LPT_CHECK(std::any_of(expected.begin(), expected.end(), [&](const EncodedArray& e) { return e.name == a.name; }),
+              what, ": unexpected array '", a.name, "'; format ", f.name(), " stores ", names);
+  std::vector<EncodedArray> ordered;  // in the format's order, checked against what it makes
+  for (const EncodedArray& e : expected) {
+    auto a = std::find_if(arrays.begin(), arrays.end(), [&](const EncodedArray& x) { return x.name == e.name; });
+    LPT_CHECK(a != arrays.end(), what, ": array '", e.name, "' is missing; format ", f.name(), " stores ", names);
+    LPT_CHECK(a->data.dtype() == e.data.dtype() && a->data.shape() == e.data.shape(), what, ": array '", a->name,
+              "' is ", dtype_name(a->data.dtype()), " ", shape_str(a->data.shape()), ", format ", f.name(),
+              " on shape ", shape_str(shape), " expects ", dtype_name(e.data.dtype()), " ", shape_str(e.data.shape()));
+    ordered.push_back({e.name, e.index, a->data, e.code_bits, e.count});
+  }
+  Encoded out = model;
+  out.data = traits_of(f.params()).from_arrays(f.params(), ordered);
+  return out;
+}
+
+int64_t encoded_bytes(const std::vector<EncodedArray>& arrays) {
+  int64_t n = 0;
+  for (const EncodedArray& a : arrays) n += int64_t(a.data.nbytes());
+  return n;
 }
 
 int64_t padded_elements(const Format& f, const Shape& shape, int axis) {

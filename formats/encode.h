@@ -33,6 +33,16 @@ Tensor decode(const Encoded& e);  // row-major, carries the format
 // per-tensor arrays [1].
 std::vector<EncodedArray> encoded_arrays(const Encoded& e);
 
+// The inverse of encoded_arrays, for arrays read from a file, in any order: they must be exactly
+// the arrays encoded_arrays makes for this format, shape and axes (names, dtypes, sizes; packed
+// arrays' code_bits and count come from the format). Anything else is an error naming `what`
+// (e.g. "file 'model.h5' tensor 'fc.weight'") and the array.
+Encoded encoded_from_arrays(const Format& f, const Shape& shape, int axis, std::optional<int> channel_axis,
+                            const std::vector<EncodedArray>& arrays, const std::string& what);
+
+// Bytes the arrays take (packed codes, scales, exponents).
+int64_t encoded_bytes(const std::vector<EncodedArray>& arrays);
+
 // Elements a blocked format pads at the ends of runs that are not a multiple of its block
 // (SPEC §1: padding overhead is reported separately from bits per value).
 int64_t padded_elements(const Format& f, const Shape& shape, int axis);

@@ -33,11 +33,27 @@ Tensor bytes_tensor(const std::vector<uint8_t>& b) {
   return t;
 }
 Tensor floats_tensor(const std::vector<float>& v) { return Tensor::from_vector({int64_t(v.size())}, v); }
-template <class I>
-Tensor ints_tensor(const std::vector<I>& v) {
-  Tensor t = Tensor::empty({int64_t(v.size())}, DType::s32);
-  std::copy(v.begin(), v.end(), t.data<int32_t>());
+Tensor int16_tensor(const std::vector<int16_t>& v) {
+  Tensor t = Tensor::empty({int64_t(v.size())}, DType::s16);
+  std::copy(v.begin(), v.end(), t.data<int16_t>());
   return t;
+}
+EncodedArray packed_array(const char* name, const PackedCodes& p) {
+  return {name, ArrayIndex::packed_codes, bytes_tensor(p.bytes), p.bits, p.count};
+}
+
+// Reading arrays back (from_arrays): their dtypes and sizes are checked before these run.
+template <class T>
+std::vector<T> values_of(const EncodedArray& a) {
+  const Tensor c = a.data.contiguous();
+  return std::vector<T>(c.data<T>(), c.data<T>() + c.numel());
+}
+PackedCodes packed_of(const EncodedArray& a) {
+  PackedCodes p;
+  p.bits = a.code_bits;
+  p.count = a.count;
+  p.bytes = values_of<uint8_t>(a);
+  return p;
 }
 
 // The kernels of a kind, adapted to the table's variant-taking signatures. Every kind's kernels
@@ -147,11 +163,31 @@ int64_t block_size(const FormatParams& fp) {
 std::vector<EncodedArray> arrays(const FormatParams& fp, const EncodedData& ed) {
   const IntParams& p = of(fp);
   const IntEncoded& e = std::get<IntEncoded>(ed);
-  std::vector<EncodedArray> a{{"codes", ArrayIndex::packed_codes, bytes_tensor(e.codes.bytes), e.codes.bits}};
+  std::vector<EncodedArray> a{packed_array("codes", e.codes)};
   const bool fp32_vector_scales = p.granularity == IntGranularity::vector && !p.two_level();
   a.push_back({"scales", fp32_vector_scales ? ArrayIndex::per_block : ArrayIndex::per_group, floats_tensor(e.scales)});
-  if (p.two_level()) a.push_back({"vector_scales", ArrayIndex::per_block, bytes_tensor(e.vector_scales)});
+  if (p.two_level()) {  // M-bit integers, packed like codes (two per byte for M ≤ 4)
+    PackedCodes s = PackedCodes::make(p.scale_bits, int64_t(e.vector_scales.size()));
+    for (size_t v = 0; v < e.vector_scales.size(); ++v) store_code(s, int64_t(v), e.vector_scales[v]);
+    a.push_back(packed_array("vector_scales", s));
+  }
   return a;
+}
+
+EncodedData from_arrays(const FormatParams& fp, const std::vector<EncodedArray>& a) {
+  const IntParams& p = of(fp);
+  LPT_CHECK(p.signedness != Signedness::automatic, "int codes: format ", name(fp),
+            " has signed \"auto\"; encoded codes need it resolved to true or false");
+  IntEncoded e;
+  e.is_signed = p.signedness == Signedness::is_signed;
+  e.codes = packed_of(a[0]);
+  e.scales = values_of<float>(a[1]);
+  if (p.two_level()) {
+    const PackedCodes s = packed_of(a[2]);
+    e.vector_scales.resize(size_t(s.count));
+    for (int64_t v = 0; v < s.count; ++v) e.vector_scales[size_t(v)] = uint8_t(load_code(s, v));
+  }
+  return e;
 }
 }  // namespace int_kind
 
@@ -188,8 +224,11 @@ int64_t block_size(const FormatParams& fp) { return of(fp).block_size; }
 
 std::vector<EncodedArray> arrays(const FormatParams&, const EncodedData& ed) {
   const HbfpEncoded& e = std::get<HbfpEncoded>(ed);
-  return {{"codes", ArrayIndex::packed_codes, bytes_tensor(e.mantissas.bytes), e.mantissas.bits},
-          {"exponents", ArrayIndex::per_block, ints_tensor(e.exponents)}};
+  return {packed_array("codes", e.mantissas), {"exponents", ArrayIndex::per_block, int16_tensor(e.exponents)}};
+}
+
+EncodedData from_arrays(const FormatParams&, const std::vector<EncodedArray>& a) {
+  return HbfpEncoded{packed_of(a[0]), values_of<int16_t>(a[1])};
 }
 }  // namespace hbfp_kind
 
@@ -226,8 +265,12 @@ std::string name(const FormatParams& fp) {
 std::vector<EncodedArray> arrays(const FormatParams& fp, const EncodedData& ed) {
   const LnsEncoded& e = std::get<LnsEncoded>(ed);
   const bool per_channel = of(fp).granularity == LnsGranularity::channel;
-  return {{"codes", ArrayIndex::packed_codes, bytes_tensor(e.codes.bytes), e.codes.bits},
+  return {packed_array("codes", e.codes),
           {"scales", per_channel ? ArrayIndex::per_group : ArrayIndex::per_tensor, floats_tensor(e.scales)}};
+}
+
+EncodedData from_arrays(const FormatParams&, const std::vector<EncodedArray>& a) {
+  return LnsEncoded{packed_of(a[0]), values_of<float>(a[1])};
 }
 }  // namespace lns_kind
 
@@ -265,8 +308,11 @@ std::string name(const FormatParams& fp) {
 
 std::vector<EncodedArray> arrays(const FormatParams&, const EncodedData& ed) {
   const MinifloatEncoded& e = std::get<MinifloatEncoded>(ed);
-  return {{"codes", ArrayIndex::packed_codes, bytes_tensor(e.codes.bytes), e.codes.bits},
-          {"scales", ArrayIndex::per_tensor, floats_tensor({e.scale})}};
+  return {packed_array("codes", e.codes), {"scales", ArrayIndex::per_tensor, floats_tensor({e.scale})}};
+}
+
+EncodedData from_arrays(const FormatParams&, const std::vector<EncodedArray>& a) {
+  return MinifloatEncoded{packed_of(a[0]), values_of<float>(a[1])[0]};
 }
 }  // namespace minifloat_kind
 
@@ -303,8 +349,11 @@ int64_t block_size(const FormatParams& fp) { return of(fp).block_size; }
 
 std::vector<EncodedArray> arrays(const FormatParams&, const EncodedData& ed) {
   const MxEncoded& e = std::get<MxEncoded>(ed);
-  return {{"codes", ArrayIndex::packed_codes, bytes_tensor(e.elements.bytes), e.elements.bits},
-          {"scales", ArrayIndex::per_block, bytes_tensor(e.scales)}};
+  return {packed_array("codes", e.elements), {"scales", ArrayIndex::per_block, bytes_tensor(e.scales)}};
+}
+
+EncodedData from_arrays(const FormatParams&, const std::vector<EncodedArray>& a) {
+  return MxEncoded{packed_of(a[0]), values_of<uint8_t>(a[1])};
 }
 }  // namespace mx_kind
 
@@ -332,6 +381,7 @@ const std::vector<FormatTraits>& format_table() {
        IntK::encode,
        IntK::decode,
        int_kind::arrays,
+       int_kind::from_arrays,
        {R"({"type":"int","bits":8,"signed":true})", R"({"type":"int","bits":4,"signed":true,"granularity":"channel"})",
         R"({"type":"int","bits":4,"signed":true,"granularity":"vector","vector_size":16,"scale_bits":4})",
         R"({"type":"int","bits":4,"signed":true,"granularity":"vector","vector_size":16})",
@@ -353,6 +403,7 @@ const std::vector<FormatTraits>& format_table() {
        HbfpK::encode,
        HbfpK::decode,
        hbfp_kind::arrays,
+       hbfp_kind::from_arrays,
        {R"({"type":"hbfp","mantissa_bits":3,"block_size":64})", R"({"type":"hbfp","mantissa_bits":5,"block_size":64})",
         R"({"type":"hbfp","mantissa_bits":7,"block_size":16,"exponent_bits":4})",
         R"({"type":"hbfp","mantissa_bits":3,"block_size":64,"rounding":"stochastic"})"}},
@@ -368,6 +419,7 @@ const std::vector<FormatTraits>& format_table() {
        LnsK::encode,
        LnsK::decode,
        lns_kind::arrays,
+       lns_kind::from_arrays,
        {R"({"type":"lns","bits":8,"gamma":8})", R"({"type":"lns","bits":8,"gamma":8,"granularity":"channel"})",
         R"({"type":"lns","bits":5,"gamma":2})", R"({"type":"lns","bits":8,"gamma":8,"rounding":"stochastic"})"}},
       {"minifloat",
@@ -382,6 +434,7 @@ const std::vector<FormatTraits>& format_table() {
        MinifloatK::encode,
        MinifloatK::decode,
        minifloat_kind::arrays,
+       minifloat_kind::from_arrays,
        {R"({"type":"fp8_e4m3"})", R"({"type":"fp8_e5m2"})", R"({"type":"fp6_e3m2"})", R"({"type":"fp6_e2m3"})",
         R"({"type":"fp4_e2m1"})", R"({"type":"fp8_e4m3","scale":"tensor"})",
         R"({"type":"fp8_e5m2","scale":"tensor","pow2_scale":true})",
@@ -398,6 +451,7 @@ const std::vector<FormatTraits>& format_table() {
        MxK::encode,
        MxK::decode,
        mx_kind::arrays,
+       mx_kind::from_arrays,
        {R"({"type":"mx","element":"fp4_e2m1"})", R"({"type":"mx","element":"fp6_e3m2"})",
         R"({"type":"mx","element":"fp6_e2m3"})", R"({"type":"mx","element":"fp8_e4m3"})",
         R"({"type":"mx","element":"fp8_e5m2"})", R"({"type":"mx","element":"int8"})",

@@ -18,8 +18,9 @@ enum class ArrayIndex { packed_codes, per_block, per_group, per_tensor };
 struct EncodedArray {
   std::string name;  // "codes", "scales", "vector_scales", "exponents"
   ArrayIndex index;
-  Tensor data;        // 1-D, u8 / s32 / f32
+  Tensor data;        // u8 / s16 / f32
   int code_bits = 0;  // packed codes: bits per code (SPEC §7 packing)
+  int64_t count = 0;  // packed codes: how many
 };
 
 struct FormatTraits {
@@ -35,6 +36,9 @@ struct FormatTraits {
   EncodedData (*encode)(const FormatParams& p, const float* x, const BufferLayout& l, const QuantizeOptions& o);
   void (*decode)(const FormatParams& p, const EncodedData& e, float* y, const BufferLayout& l);
   std::vector<EncodedArray> (*arrays)(const FormatParams& p, const EncodedData& e);
+  // The inverse of `arrays`, given arrays already checked to be the ones `arrays` makes for this
+  // format and shape (names, order, dtypes, sizes, code counts).
+  EncodedData (*from_arrays)(const FormatParams& p, const std::vector<EncodedArray>& a);
   std::vector<std::string> examples;  // representative formats as JSON: tests and benchmarks loop over them
 };
 
