@@ -34,6 +34,10 @@ Variable Conv2d::forward(const Variable& x) {
   return ops::conv2d(q.x, q.w, bias_, params_, &q.backward);
 }
 
+GemmGeometry Conv2d::weight_geometry() const {
+  return {1, opt_.in_channels, 1, 1, opt_.out_channels, 1, 1, opt_.kernel, opt_.kernel, opt_.groups, false};
+}
+
 Linear::Linear(int64_t in_features, int64_t out_features, bool bias) : in_(in_features), out_(out_features) {
   LPT_CHECK(in_features > 0 && out_features > 0, "Linear: invalid sizes in=", in_features, " out=", out_features);
   weight_ = register_parameter("weight", Tensor::zeros({out_features, in_features}));
@@ -43,6 +47,12 @@ Linear::Linear(int64_t in_features, int64_t out_features, bool bias) : in_(in_fe
 void Linear::reset_parameters(uint64_t seed) {
   init::uniform(weight_.data(), init::default_bound(in_), seed, weight_.name());
   if (bias_.defined()) init::uniform(bias_.data(), init::default_bound(in_), seed, bias_.name());
+}
+
+GemmGeometry Linear::weight_geometry() const {
+  GemmGeometry g;
+  g.C = in_, g.O = out_, g.is_linear = true;
+  return g;
 }
 
 Variable Linear::forward(const Variable& x) {

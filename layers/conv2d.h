@@ -19,8 +19,9 @@ class Conv2d : public GemmLayer {
   explicit Conv2d(const Conv2dOptions& o);
   Variable forward(const Variable& x) override;
   const Conv2dOptions& options() const { return opt_; }
-  const Variable& weight() const { return weight_; }
+  const Variable& weight() const override { return weight_; }
   const Variable& bias() const { return bias_; }  // undefined when the layer has none
+  GemmGeometry weight_geometry() const override;
 
  protected:
   void reset_parameters(uint64_t seed) override;
@@ -35,8 +36,9 @@ class Linear : public GemmLayer {
  public:
   Linear(int64_t in_features, int64_t out_features, bool bias = true);
   Variable forward(const Variable& x) override;
-  const Variable& weight() const { return weight_; }
+  const Variable& weight() const override { return weight_; }
   const Variable& bias() const { return bias_; }
+  GemmGeometry weight_geometry() const override;
 
  protected:
   void reset_parameters(uint64_t seed) override;

@@ -18,6 +18,11 @@ class GemmLayer : public Module {
   GemmQuantizer* quantizer() const { return quantizer_.get(); }
   bool quantized() const { return quantizer_ && quantizer_->active(); }
 
+  // The weight every GEMM of the layer multiplies, and the GEMM shapes it takes part in (batch
+  // and image sizes 1: what the weight's blocking depends on).
+  virtual const Variable& weight() const = 0;
+  virtual GemmGeometry weight_geometry() const = 0;
+
   void set_input_nonnegative(bool on) { input_nonnegative_ = on; }
   bool input_nonnegative() const { return input_nonnegative_; }
 

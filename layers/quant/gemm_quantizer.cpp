@@ -109,6 +109,20 @@ GemmQuantizer::Operands GemmQuantizer::prepare(const Variable& x, const Variable
   return out;
 }
 
+formats::Encoded GemmQuantizer::encode_weights(const Tensor& w, const GemmGeometry& g) const {
+  LPT_CHECK(weights_, "layer '", layer_, "': its weights have no format to encode");
+  const formats::Format& f = *weights_.format();
+  const Tensor view = g.cin_per_group() == 1 ? w.contiguous().view({g.O, g.KH * g.KW}) : w.contiguous();
+  const std::optional<int> channel_axis = wants_channel_groups(f) ? std::optional<int>(0) : std::nullopt;
+  formats::Encoded e = weights_.encode(view, 1, channel_axis, mode(false), seed_, step_);
+  const BufferLayout a = e.layout(), b = forward_w_layout(g, f);
+  LPT_CHECK(a.runs.outer == b.runs.outer && a.runs.len == b.runs.len && a.runs.inner == b.runs.inner &&
+                a.has_channel_axis == b.has_channel_axis && a.groups.outer == b.groups.outer &&
+                a.groups.len == b.groups.len && a.groups.inner == b.groups.inner,
+            "layer '", layer_, "': the export's weight blocking differs from the forward GEMM's");
+  return e;
+}
+
 void GemmQuantizer::count_macs(const GemmGeometry& g) {
   const double macs = double(g.macs());
   macs_[precision(activations_, weights_)] += macs;

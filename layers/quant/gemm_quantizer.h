@@ -41,6 +41,12 @@ class GemmQuantizer {
   };
   Operands prepare(const Variable& x, const Variable& w, const GemmGeometry& g, bool training);
 
+  // The weights as evaluation quantizes them (frozen clip values), encoded for export with the
+  // forward GEMM's blocking (SPEC §7): along C_in (axis 1) of OIHW / [out, in] weights, channel
+  // groups on axis 0. Depthwise weights ([O, 1, KH, KW]) are encoded as [O, KH·KW] along kh·kw.
+  // decode() of the result is bit for bit the weight operand prepare() gives in evaluation.
+  formats::Encoded encode_weights(const Tensor& w, const GemmGeometry& g) const;
+
   // Counts one training step's three GEMMs (prepare() does so for training steps; layers without
   // formats call it themselves so that shares cover the whole model).
   void count_macs(const GemmGeometry& g);

@@ -44,22 +44,11 @@ QuantizedTensor RoleQuantizer::apply(const Tensor& x, const formats::BufferLayou
   const formats::Format& f = *format_;
   const bool clip_values = has_clip_values(f);
   const size_t groups = size_t(l.num_groups());
-  formats::QuantizeOptions o;
-  o.name = name_;
-  o.rounding.seed = seed;
-  o.rounding.step = step;
-  o.rounding.tensor_id = id_;
-  o.rounding.order = formats::LogicalOrder::of(x);
-  o.input_nonnegative = input_nonnegative_;
+  formats::QuantizeOptions o = options(x, l.num_groups(), mode, seed, step);
   formats::QuantizeStats stats;
   o.stats = &stats;
   o.error_stats = collect;
-  if (clip_values && mode == ClipMode::evaluate) {
-    if (calibrated_.size() == groups) o.fixed_clip = calibrated_;
-    else if (clip_ema_.size() == groups) o.fixed_clip = clip_ema_;
-  }
   const bool octav = f.get<IntParams>() && f.get<IntParams>()->clipping.method == ClipMethod::octav;
-  if (octav && o.fixed_clip.empty() && octav_s_.size() == groups) o.warm_start = octav_s_;
 
   Tensor y = Tensor::empty_like(x);
   formats::quantize(f, x.data<float>(), y.data<float>(), l, o);
@@ -83,6 +72,37 @@ QuantizedTensor RoleQuantizer::apply(const Tensor& x, const formats::BufferLayou
   if (clips_values(f)) out.clip = o.fixed_clip.empty() ? stats.clip : std::vector<float>(o.fixed_clip.begin(), o.fixed_clip.end());
   if (collect) stats_ = std::move(stats);
   return out;
+}
+
+formats::QuantizeOptions RoleQuantizer::options(const Tensor& x, int64_t groups, ClipMode mode, uint64_t seed,
+                                                uint64_t step) const {
+  formats::QuantizeOptions o;
+  o.name = name_;
+  o.rounding.seed = seed;
+  o.rounding.step = step;
+  o.rounding.tensor_id = id_;
+  o.rounding.order = formats::LogicalOrder::of(x);
+  o.input_nonnegative = input_nonnegative_;
+  const size_t n = size_t(groups);
+  if (has_clip_values(*format_) && mode == ClipMode::evaluate) {
+    if (calibrated_.size() == n) o.fixed_clip = calibrated_;
+    else if (clip_ema_.size() == n) o.fixed_clip = clip_ema_;
+  }
+  const IntParams* p = format_->get<IntParams>();
+  if (p && p->clipping.method == ClipMethod::octav && o.fixed_clip.empty() && octav_s_.size() == n)
+    o.warm_start = octav_s_;
+  return o;
+}
+
+formats::Encoded RoleQuantizer::encode(const Tensor& x, int axis, std::optional<int> channel_axis, ClipMode mode,
+                                       uint64_t seed, uint64_t step) const {
+  LPT_CHECK(format_, "quantizer '", name_, "' has no format");
+  const Tensor c = x.contiguous();
+  formats::QuantizeOptions o =
+      options(c, formats::BufferLayout::row_major(c.shape(), axis, channel_axis).num_groups(), mode, seed, step);
+  o.axis = axis;
+  o.channel_axis = channel_axis;
+  return formats::encode(c, *format_, o);
 }
 
 std::vector<std::pair<std::string, std::vector<float>>> RoleQuantizer::state() const {

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "core/tensor.h"
+#include "formats/encode.h"
 #include "formats/quantize.h"
 
 namespace lpt {
@@ -46,6 +47,12 @@ class RoleQuantizer {
   QuantizedTensor apply(const Tensor& x, const formats::BufferLayout& l, ClipMode mode, uint64_t seed, uint64_t step,
                         bool collect);
 
+  // The codes and scales of what apply() gives for a row-major tensor with runs along `axis` and
+  // channel groups along `channel_axis`, in `mode` (export: evaluate); decode() of the result
+  // equals apply()'s value bit for bit. Does not change the recorded state.
+  formats::Encoded encode(const Tensor& x, int axis, std::optional<int> channel_axis, ClipMode mode, uint64_t seed,
+                          uint64_t step) const;
+
   const std::optional<formats::QuantizeStats>& last_stats() const { return stats_; }
   void clear_stats() { stats_.reset(); }
 
@@ -57,6 +64,10 @@ class RoleQuantizer {
   const std::string& name() const { return name_; }
 
  private:
+  // The options of one call: name, rounding key, and the frozen clip values or OCTAV's warm start.
+  formats::QuantizeOptions options(const Tensor& x, int64_t groups, ClipMode mode, uint64_t seed,
+                                   uint64_t step) const;
+
   std::string name_;
   uint64_t id_;
   bool input_nonnegative_, averaged_;
