@@ -7,16 +7,16 @@
 
 namespace lpt {
 
-namespace {
-constexpr const char* kFormat = "lpt-checkpoint";
-constexpr int64_t kVersion = 1;
-
 std::vector<std::pair<std::string, Tensor*>> model_tensors(Module& model) {
   std::vector<std::pair<std::string, Tensor*>> out;
   for (auto& [name, p] : model.named_parameters()) out.emplace_back(name, &p.data());
   for (auto& [name, b] : model.named_buffers()) out.emplace_back(name, b);
   return out;
 }
+
+namespace {
+constexpr const char* kFormat = "lpt-checkpoint";
+constexpr int64_t kVersion = 1;
 
 // Reads every model tensor from /model, checking names, shapes and dtypes both ways, before
 // changing anything.
@@ -63,6 +63,22 @@ void read_quantizer(const h5::File& f, Module& model) {
   } catch (const Error& e) {
     fail("checkpoint '", f.path(), "': ", e.what());
   }
+}
+
+LoadedCheckpoint read_progress(const h5::File& f) {
+  LoadedCheckpoint out;
+  out.config = json::parse(f.attr_string("/", "config"), nullptr, false);
+  LPT_CHECK(!out.config.is_discarded(), "checkpoint '", f.path(), "': attribute config is not valid JSON");
+  TrainingProgress& p = out.progress;
+  p.epoch = f.attr_int("/", "epoch");
+  p.step = f.attr_int("/", "step");
+  p.batch_in_epoch = f.attr_int("/", "batch_in_epoch");
+  p.loss_sum = f.attr_double("/", "loss_sum");
+  p.correct = f.attr_int("/", "correct");
+  p.seen = f.attr_int("/", "seen");
+  p.seconds = f.attr_double("/", "seconds");
+  out.threads = int(f.attr_int("/", "threads"));
+  return out;
 }
 
 constexpr const char* kOptimizerPrefix = "optimizer.";
@@ -112,20 +128,15 @@ LoadedCheckpoint load_checkpoint(const std::string& path, Module& model, Optimiz
   }
   read_model(f, model);
   read_quantizer(f, model);
-  LoadedCheckpoint out;
-  out.config = json::parse(f.attr_string("/", "config"), nullptr, false);
-  LPT_CHECK(!out.config.is_discarded(), "checkpoint '", path, "': attribute config is not valid JSON");
-  TrainingProgress& p = out.progress;
-  p.epoch = f.attr_int("/", "epoch");
-  p.step = f.attr_int("/", "step");
-  p.batch_in_epoch = f.attr_int("/", "batch_in_epoch");
-  p.loss_sum = f.attr_double("/", "loss_sum");
-  p.correct = f.attr_int("/", "correct");
-  p.seen = f.attr_int("/", "seen");
-  p.seconds = f.attr_double("/", "seconds");
-  out.threads = int(f.attr_int("/", "threads"));
+  const LoadedCheckpoint out = read_progress(f);
   for (size_t i = 0; i < states.size(); ++i) optimizers.optimizers[i]->load_state(states[i]);
   return out;
+}
+
+LoadedCheckpoint peek_checkpoint(const std::string& path) {
+  const h5::File f = h5::File::open_read(path);
+  check_format(f);
+  return read_progress(f);
 }
 
 void load_model_weights(const std::string& path, Module& model) {

@@ -40,6 +40,12 @@ struct LoadedCheckpoint {
 // of the wrong shape; the model is unchanged when it throws.
 LoadedCheckpoint load_checkpoint(const std::string& path, Module& model, OptimizerSet& optimizers);
 
+// A checkpoint's config, progress and threads, without loading it into a model.
+LoadedCheckpoint peek_checkpoint(const std::string& path);
+
+// Every parameter and buffer by its state_dict name (what /model holds).
+std::vector<std::pair<std::string, Tensor*>> model_tensors(Module& model);
+
 // Weights and buffers only (init_from / evaluation), same checks.
 void load_model_weights(const std::string& path, Module& model);
 

@@ -7,7 +7,7 @@
 namespace lpt {
 
 EvalResult evaluate(Module& model, std::shared_ptr<const data::Dataset> dataset, const data::Pipeline& transforms,
-                    int64_t batch_size) {
+                    int64_t batch_size, Tensor* logits_out) {
   data::LoaderOptions o;
   o.batch_size = batch_size;
   o.shuffle = false;
@@ -19,14 +19,22 @@ EvalResult evaluate(Module& model, std::shared_ptr<const data::Dataset> dataset,
   NoGradGuard no_grad;
   double loss_sum = 0;
   int64_t correct = 0, n = 0;
+  std::vector<float> all_logits;
+  int64_t classes = 0;
   while (auto batch = loader.next()) {
     const Variable logits = model(Variable(batch->images));
     const int64_t b = batch->labels.numel();
+    if (logits_out) {
+      const std::vector<float> v = logits.data().to_vector();
+      all_logits.insert(all_logits.end(), v.begin(), v.end());
+      classes = logits.shape()[1];
+    }
     loss_sum += double(ops::softmax_cross_entropy(logits, batch->labels).data().item()) * double(b);
     correct += ops::count_correct(logits.data(), batch->labels);
     n += b;
   }
   model.train(was_training);
+  if (logits_out) *logits_out = Tensor::from_vector({n, classes}, all_logits);
   return {n ? loss_sum / double(n) : 0.0, n ? double(correct) / double(n) : 0.0, n};
 }
 
@@ -49,14 +57,21 @@ void calibrate(Module& model, const DataSplits& data, int64_t batches, int64_t b
   model.train(was_training);
 }
 
-json evaluate_splits(Module& model, const DataSplits& data, int64_t batch_size) {
+int64_t calibrate_if_needed(Module& model, const json& config, const DataSplits& data) {
+  if (!has_quantized_layers(model) || !quantizer_state(model).empty()) return 0;
+  const int64_t batches = config["quantization"]["calibration_batches"];
+  calibrate(model, data, batches, config["training"]["batch_size"], config["seed"]);
+  return batches;
+}
+
+json evaluate_splits(Module& model, const DataSplits& data, int64_t batch_size, Tensor* test_logits) {
   json out = json::object();
   if (data.val) {
     const EvalResult v = evaluate(model, data.val, data.eval_transforms, batch_size);
     out["val_loss"] = v.loss;
     out["val_accuracy"] = v.accuracy;
   }
-  const EvalResult t = evaluate(model, data.test, data.eval_transforms, batch_size);
+  const EvalResult t = evaluate(model, data.test, data.eval_transforms, batch_size, test_logits);
   out["test_loss"] = t.loss;
   out["test_accuracy"] = t.accuracy;
   return out;

@@ -16,8 +16,9 @@ struct EvalResult {
   int64_t images = 0;
 };
 
+// With `logits`, also returns the model's outputs for every image, [N, classes], in dataset order.
 EvalResult evaluate(Module& model, std::shared_ptr<const data::Dataset> dataset, const data::Pipeline& transforms,
-                    int64_t batch_size);
+                    int64_t batch_size, Tensor* logits = nullptr);
 
 // PTQ calibration (SPEC §3): `batches` shuffled training batches (seeded by `seed`) with the
 // evaluation transforms (no augmentation) through the model in evaluation mode (BN running
@@ -25,7 +26,12 @@ EvalResult evaluate(Module& model, std::shared_ptr<const data::Dataset> dataset,
 // evaluation then uses frozen.
 void calibrate(Module& model, const DataSplits& data, int64_t batches, int64_t batch_size, uint64_t seed);
 
-// val_loss, val_accuracy (when there is a validation split), test_loss, test_accuracy.
-json evaluate_splits(Module& model, const DataSplits& data, int64_t batch_size);
+// PTQ: when the model has quantized layers but no quantizer state (an fp32 checkpoint under
+// formats), calibrates with the config's calibration_batches. Returns the batches run (0: none).
+int64_t calibrate_if_needed(Module& model, const json& config, const DataSplits& data);
+
+// val_loss, val_accuracy (when there is a validation split), test_loss, test_accuracy; with
+// `test_logits`, the test set's logits too.
+json evaluate_splits(Module& model, const DataSplits& data, int64_t batch_size, Tensor* test_logits = nullptr);
 
 }  // namespace lpt

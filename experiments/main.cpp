@@ -12,6 +12,7 @@ int main(int argc, char** argv) {
   int exit_code = 0;
   lpt::cli::add_train_command(app, exit_code);
   lpt::cli::add_eval_command(app, exit_code);
+  lpt::cli::add_export_command(app, exit_code);
   lpt::cli::add_report_command(app, exit_code);
   lpt::cli::add_quantize_command(app, exit_code);
   lpt::cli::add_config_keys_command(app, exit_code);

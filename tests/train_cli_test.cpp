@@ -14,34 +14,15 @@
 #include <sstream>
 
 #include "core/hdf5.h"
+#include "tests/support/run_lpt.h"
 
 namespace lpt {
 namespace {
 
 namespace fs = std::filesystem;
 
-struct Result {
-  int status;
-  std::string output;
-};
-
-// Runs the lpt binary with a shell command line; output is stdout and stderr together.
-Result run_lpt(const std::string& args) {
-  // One file per call and process: ctest runs tests in parallel processes.
-  static int calls = 0;
-  const std::string out =
-      (fs::temp_directory_path() / ("lpt_cli_" + std::to_string(getpid()) + "_" + std::to_string(calls++) + ".txt"))
-          .string();
-  const std::string cmd = std::string(LPT_BINARY) + " " + args + " > " + out + " 2>&1";
-  const int raw = std::system(cmd.c_str());
-  std::stringstream ss;
-  {
-    std::ifstream in(out);
-    ss << in.rdbuf();
-  }
-  fs::remove(out);
-  return {WIFEXITED(raw) ? WEXITSTATUS(raw) : -1, ss.str()};
-}
+using Result = testing::CliRun;
+using testing::run_lpt;
 
 class TrainCli : public ::testing::Test {
  protected:

@@ -6,6 +6,7 @@ namespace lpt::cli {
 
 void add_train_command(CLI::App& app, int& exit_code);
 void add_eval_command(CLI::App& app, int& exit_code);
+void add_export_command(CLI::App& app, int& exit_code);
 void add_report_command(CLI::App& app, int& exit_code);
 void add_config_keys_command(CLI::App& app, int& exit_code);
 

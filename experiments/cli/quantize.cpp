@@ -5,7 +5,7 @@
 #include <sstream>
 
 #include "core/hdf5.h"
-#include "formats/encode.h"
+#include "experiments/encoded_io.h"
 #include "formats/quantize.h"
 
 namespace lpt::cli {
@@ -38,21 +38,9 @@ void write_output(h5::File& out, const QuantizeArgs& a, const Tensor& y, const f
   out.set_attr(a.dataset, "format", f.to_json());
   out.set_attr(a.dataset, "format_name", f.name());
   const std::string group = "encoded/" + a.dataset;
-  for (const formats::EncodedArray& arr : formats::encoded_arrays(e)) {
-    out.write(group + "/" + arr.name, arr.data);
-    if (arr.index == formats::ArrayIndex::packed_codes)
-      out.set_attr(group + "/" + arr.name, "code_bits", int64_t(arr.code_bits));
-  }
-  out.set_attr(group, "format", f.to_json());
-  out.set_attr(group, "format_name", f.name());
+  write_encoded(out, group, e);
   out.set_attr(group, "shape", nlohmann::json(e.shape).dump());
-  out.set_attr(group, "axis", int64_t(e.axis));
-  out.set_attr(group, "channel_axis", int64_t(e.channel_axis.value_or(-1)));
-  out.set_attr(group, "bits_per_value", f.bits_per_value());
-  out.set_attr(group, "padded_elements", formats::padded_elements(f, e.shape, e.axis));
   out.set_attr(group, "sqnr_db", stats.sqnr_db);
-  out.set_attr(group, "codes_order",
-               std::string("row-major logical order; 4-bit codes two per byte, element 2i in the low nibble"));
 }
 
 void run_quantize(const QuantizeArgs& a) {
