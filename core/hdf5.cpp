@@ -72,7 +72,11 @@ File File::open_write(const std::string& path) {
 
 File File::create(const std::string& path) {
   silence_hdf5();
-  const hid_t id = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  // HDF5 1.10's file format indexes a single-chunk dataset without a B-tree: checksummed
+  // datasets then cost ~0.5 KB of metadata instead of ~2.5 KB (readable by HDF5 >= 1.10).
+  Handle fapl{H5Pcreate(H5P_FILE_ACCESS), H5Pclose};
+  H5Pset_libver_bounds(fapl.id, H5F_LIBVER_V110, H5F_LIBVER_V110);
+  const hid_t id = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.id);
   LPT_CHECK(id >= 0, "file '", path, "' could not be created");
   return File(id, path);
 }
