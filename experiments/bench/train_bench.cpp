@@ -59,6 +59,8 @@ struct Variant {
 // The quantized rows use the formats of the shipped recipes (experiments/configs/resnet20_*.json).
 #define LPT_INT4_PV R"({"type":"int","bits":4,"granularity":"vector","vector_size":16,"scale_bits":4})"
 #define LPT_HBFP4 R"({"type":"hbfp","mantissa_bits":3,"block_size":64})"
+#define LPT_LNS8 R"({"type":"lns","bits":8,"gamma":8})"
+#define LPT_MX(element) R"({"type":"mx","element":")" element R"("})"
 constexpr Variant kVariants[] = {
     {"resnet20", "resnet20", 1.0, "{}"},
     {"resnet20_int4pv_qat", "resnet20", 1.0,
@@ -68,10 +70,20 @@ constexpr Variant kVariants[] = {
      R"("activations":{"type":"int","bits":4,"clipping":"octav"},"weight_estimator":"mad","activation_estimator":"pwl"}})"},
     {"resnet20_hbfp4", "resnet20", 1.0,
      R"({"quantization":{"weights":)" LPT_HBFP4 R"(,"activations":)" LPT_HBFP4 R"(,"errors":)" LPT_HBFP4 "}}"},
+    {"resnet20_lns_madam", "resnet20", 1.0,
+     R"({"quantization":{"weights":)" LPT_LNS8 R"(,"activations":)" LPT_LNS8 R"(,"errors":)" LPT_LNS8
+     R"(,"weight_gradients":)" LPT_LNS8 R"(},"optimizer":{"name":"lns-madam","lr":0.0078125,"weight_decay":0}})"},
+    {"resnet20_mxint8", "resnet20", 1.0,
+     R"({"quantization":{"weights":)" LPT_MX("int8") R"(,"activations":)" LPT_MX("int8") R"(,"errors":)" LPT_MX("int8") "}}"},
+    {"resnet20_mxfp4", "resnet20", 1.0,
+     R"({"quantization":{"weights":)" LPT_MX("fp4_e2m1") R"(,"activations":)" LPT_MX("fp4_e2m1") R"(,"errors":)"
+     LPT_MX("fp4_e2m1") "}}"},
     {"mobilenet_v2_w0.5", "mobilenet_v2", 0.5, "{}"},
 };
 #undef LPT_INT4_PV
 #undef LPT_HBFP4
+#undef LPT_LNS8
+#undef LPT_MX
 
 struct Options {
   int64_t steps = 20, warmup = 3;
