@@ -76,13 +76,28 @@ ChunkFn pick(bool quantize, bool stochastic) {
 
 // The tensor's scale: a pass for amax when scaled (which also checks that x is finite before
 // anything is written, x may be y); 1 without a pass otherwise.
-float tensor_scale(const MinifloatParams& p, const float* x, int64_t n, const std::string& tensor_name) {
+// The per-tensor scale from amax: the tensor's max |x|, or the frozen clip value o.fixed_clip
+// (evaluation, calibration: SPEC §2), which stats report as the tensor's clip value.
+float tensor_scale(const MinifloatParams& p, const float* x, int64_t n, const QuantizeOptions& o) {
   if (p.scaling == MinifloatScaling::none) return 1.0f;
-  uint32_t m = 0;
+  float amax = 0;
+  if (!o.fixed_clip.empty()) {
+    LPT_CHECK(o.fixed_clip.size() == 1 && std::isfinite(o.fixed_clip[0]) && o.fixed_clip[0] >= 0, "tensor '", o.name,
+              "': a per-tensor minifloat scale takes one finite clip value, got ", o.fixed_clip.size());
+    amax = o.fixed_clip[0];
+  } else {
+    uint32_t m = 0;
 #pragma omp parallel for schedule(static) reduction(max : m) if (n >= detail::kParallelMin)
-  for (int64_t c = 0; c < n; c += kChunk) m = std::max(m, detail::max_abs_bits(x + c, std::min(kChunk, n - c)));
-  if (m >= detail::kNonFinite) check_finite(x, n, tensor_name);
-  return minifloat_scale(p, std::bit_cast<float>(m));
+    for (int64_t c = 0; c < n; c += kChunk) m = std::max(m, detail::max_abs_bits(x + c, std::min(kChunk, n - c)));
+    if (m >= detail::kNonFinite) check_finite(x, n, o.name);
+    amax = std::bit_cast<float>(m);
+  }
+  const float scale = minifloat_scale(p, amax);
+  if (o.stats) {
+    o.stats->clip = {amax};
+    o.stats->scale = {scale};
+  }
+  return scale;
 }
 
 // Runs fn on every chunk of x (in parallel), writing to out. A chunk holding NaN/Inf is left
@@ -163,7 +178,7 @@ void minifloat_quantize(const MinifloatParams& p, const float* x, float* y, cons
   validate(p);
   const int64_t n = l.numel();
   const RoundingContext& r = o.rounding;
-  const float scale = tensor_scale(p, x, n, o.name);
+  const float scale = tensor_scale(p, x, n, o);
   run_chunks(pick(true, r.mode == Rounding::stochastic), element_traits(p.element), scale, x, y, n, r, o.name);
 }
 
@@ -173,7 +188,7 @@ MinifloatEncoded minifloat_encode(const MinifloatParams& p, const float* x, cons
   const int64_t n = l.numel();
   const RoundingContext& r = o.rounding;
   MinifloatEncoded out;
-  out.scale = tensor_scale(p, x, n, o.name);
+  out.scale = tensor_scale(p, x, n, o);
   std::vector<float> q(static_cast<size_t>(n));
   run_chunks(pick(false, r.mode == Rounding::stochastic), element_traits(p.element), out.scale, x, q.data(), n, r,
              o.name);

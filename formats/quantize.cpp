@@ -74,9 +74,16 @@ void fill_error_stats(const float* x, const float* y, const BufferLayout& l, Qua
   if (clipping) s.clipped_fraction = t.clipped / double(n);
 }
 
+bool has_clip_value(const Format& f) {
+  const MinifloatParams* m = f.get<MinifloatParams>();
+  return f.get<IntParams>() || (m && m->scaling == MinifloatScaling::tensor);
+}
+
 QuantizeOptions kernel_options(const Format& f, const QuantizeOptions& o) {
-  LPT_CHECK(f.get<IntParams>() || (o.fixed_clip.empty() && o.warm_start.empty()), "tensor '", o.name, "': format ",
-            f.name(), " has no clip value to freeze or warm-start");
+  LPT_CHECK(has_clip_value(f) || o.fixed_clip.empty(), "tensor '", o.name, "': format ", f.name(),
+            " has no clip value to freeze");
+  LPT_CHECK(f.get<IntParams>() || o.warm_start.empty(), "tensor '", o.name, "': format ", f.name(),
+            " has no OCTAV clip value to warm-start");
   QuantizeOptions k = o;
   k.rounding.mode = f.rounding();
   return k;

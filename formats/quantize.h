@@ -19,8 +19,12 @@ void quantize(const Format& f, const float* x, float* y, const BufferLayout& l, 
 Tensor quantize(const Tensor& x, std::shared_ptr<const Format> f, const QuantizeOptions& o = {});
 Tensor quantize(const Tensor& x, const Format& f, const QuantizeOptions& o = {});
 
+// Whether a format takes a clip value (QuantizeOptions::fixed_clip, QuantizeStats::clip): INT's
+// per-group amax, and the amax behind a minifloat's per-tensor scale.
+bool has_clip_value(const Format& f);
+
 // The options a format's kernels get: the format's rounding mode, after checking that frozen clip
-// values and warm starts are only given to a format that has clip values (INT).
+// values are only given to a format that has clip values and OCTAV warm starts only to INT.
 QuantizeOptions kernel_options(const Format& f, const QuantizeOptions& o);
 
 // The generic part of QuantizeStats from x and its quantization y: SQNR, the flushed fraction and,

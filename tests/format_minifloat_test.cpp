@@ -12,7 +12,9 @@
 #include <vector>
 
 #include "core/error.h"
+#include "formats/format.h"
 #include "formats/minifloat.h"
+#include "formats/quantize.h"
 #include "tests/support/format_testing.h"
 
 namespace lpt::formats {
@@ -186,6 +188,29 @@ TEST(FormatMinifloat, PerTensorScale) {
       EXPECT_LE(std::fabs(y[i] - g[i]), std::fabs(g[i]) * 0.125f);
     }
   }
+}
+
+// A frozen clip value (evaluation, calibration) replaces the tensor's max |x| as amax; stats
+// report the amax used, which training averages.
+TEST(FormatMinifloat, FrozenClipValueSetsThePerTensorScale) {
+  const Format f = Format::parse_text(R"({"type":"fp8_e4m3","scale":"tensor"})");
+  const Tensor x = Tensor::from_vector({3}, {1.0f, 2.0f, -4.0f});
+  QuantizeStats stats;
+  QuantizeOptions o;
+  o.stats = &stats;
+  formats::quantize(x, f, o);
+  EXPECT_EQ(stats.clip, (std::vector<float>{4.0f}));
+  EXPECT_EQ(stats.scale, (std::vector<float>{4.0f / 448.0f}));
+  const std::vector<float> frozen{896.0f};  // scale 2
+  o.fixed_clip = frozen;
+  const std::vector<float> y = formats::quantize(x, f, o).to_vector();
+  EXPECT_EQ(stats.clip, frozen);
+  for (size_t i = 0; i < 3; ++i) EXPECT_EQ(y[i], quantize1(ElementType::e4m3, x.to_vector()[i] / 2.0f) * 2.0f);
+  const std::vector<float> small{3.5f};  // scale 3.5/448 = 2^−7: −4 saturates to −3.5
+  o.fixed_clip = small;
+  EXPECT_EQ(formats::quantize(x, f, o).to_vector(), (std::vector<float>{1.0f, 2.0f, -3.5f}));
+  // Unscaled minifloats have no clip value to freeze.
+  EXPECT_THROW(formats::quantize(x, Format::parse_text(R"({"type":"fp8_e4m3"})"), o), Error);
 }
 
 TEST(FormatMinifloat, ScaledMatchesBruteForce) {

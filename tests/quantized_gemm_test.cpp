@@ -199,36 +199,42 @@ TEST(QuantizedGemm, SignedAutoIsUnsignedAfterReluOnly) {
   }
 }
 
-// Activation clip values: a moving average (0.9) of the training-time values, frozen at evaluation
-// so that results do not depend on the evaluation batch; the average is checkpointable state.
+// Activation clip values (INT's amax, a minifloat's per-tensor scale amax): a moving average (0.9)
+// of the training-time values, frozen at evaluation so that results do not depend on the evaluation
+// batch; the average is checkpointable state.
 TEST(QuantizedGemm, EvaluationFreezesTheMovingAverageOfActivationClips) {
-  Linear layer(4, 2, false);
-  layer.name_modules("fc");
-  layer.initialize(0);
-  GemmFormats f;
-  f.activations = fmt(R"({"type":"int","bits":4,"signed":true})");
-  layer.set_quantization(f);
-  layer(Variable(Tensor::full({1, 4}, 2.0f)));
-  layer(Variable(Tensor::full({1, 4}, 4.0f)));
-  const auto state = layer.quantizer()->state();
-  ASSERT_EQ(state.size(), 1u);
-  EXPECT_EQ(state[0].first, "activations.clip_ema");
-  EXPECT_FLOAT_EQ(state[0].second[0], 0.9f * 2.0f + 0.1f * 4.0f);
-  // Evaluation: clip 2.2 → 3.0 saturates to 2.2 whatever else is in the batch.
-  layer.eval();
-  const Tensor one = layer(Variable(Tensor::full({1, 4}, 3.0f))).data();
-  const Tensor two = layer(Variable(Tensor::from_vector({2, 4}, {3, 3, 3, 3, 100, 100, 100, 100}))).data();
-  EXPECT_EQ(one.to_vector()[0], two.to_vector()[0]);
-  EXPECT_EQ(one.to_vector()[1], two.to_vector()[1]);
-  // The state round-trips into a fresh layer and gives the same evaluation.
-  Linear other(4, 2, false);
-  other.name_modules("fc");
-  other.weight().data().copy_from(layer.weight().data());
-  other.set_quantization(f);
-  for (auto& [k, v] : state) other.quantizer()->load_state(k, v);
-  other.eval();
-  EXPECT_TRUE(bitwise_equal(other(Variable(Tensor::full({1, 4}, 3.0f))).data(), one));
-  EXPECT_THROW(other.quantizer()->load_state("activations.bogus", {1.0f}), Error);
+  for (const char* json : {R"({"type":"int","bits":4,"signed":true})", R"({"type":"fp8_e4m3","scale":"tensor"})"}) {
+    SCOPED_TRACE(json);
+    Linear layer(4, 2, false);
+    layer.name_modules("fc");
+    layer.initialize(0);
+    GemmFormats f;
+    f.activations = fmt(json);
+    layer.set_quantization(f);
+    layer(Variable(Tensor::full({1, 4}, 2.0f)));
+    layer(Variable(Tensor::full({1, 4}, 4.0f)));
+    const auto state = layer.quantizer()->state();
+    ASSERT_EQ(state.size(), 1u);
+    EXPECT_EQ(state[0].first, "activations.clip_ema");
+    EXPECT_FLOAT_EQ(state[0].second[0], 0.9f * 2.0f + 0.1f * 4.0f);
+    // Evaluation: clip 2.2 → 3.0 saturates to 2.2 whatever else is in the batch.
+    layer.eval();
+    const Tensor one = layer(Variable(Tensor::full({1, 4}, 3.0f))).data();
+    const Tensor two = layer(Variable(Tensor::from_vector({2, 4}, {3, 3, 3, 3, 100, 100, 100, 100}))).data();
+    EXPECT_EQ(one.to_vector()[0], two.to_vector()[0]);
+    EXPECT_EQ(one.to_vector()[1], two.to_vector()[1]);
+    const Tensor at_clip = layer(Variable(Tensor::full({1, 4}, state[0].second[0]))).data();
+    EXPECT_EQ(one.to_vector(), at_clip.to_vector());
+    // The state round-trips into a fresh layer and gives the same evaluation.
+    Linear other(4, 2, false);
+    other.name_modules("fc");
+    other.weight().data().copy_from(layer.weight().data());
+    other.set_quantization(f);
+    for (auto& [k, v] : state) other.quantizer()->load_state(k, v);
+    other.eval();
+    EXPECT_TRUE(bitwise_equal(other(Variable(Tensor::full({1, 4}, 3.0f))).data(), one));
+    EXPECT_THROW(other.quantizer()->load_state("activations.bogus", {1.0f}), Error);
+  }
 }
 
 TEST(QuantizedGemm, RequantizeBackwardUsesOperandsBlockedAlongTheBackwardAxes) {

@@ -15,10 +15,12 @@ namespace {
 
 constexpr float kEmaMomentum = 0.9f;  // SPEC §2: v ← 0.9·v + 0.1·clip
 
-// INT formats with per-group clip values (per tensor, per channel, two-level γ).
+// Formats with per-group clip values: INT per tensor, per channel and two-level γ; minifloats
+// with a per-tensor scale.
 bool has_clip_values(const formats::Format& f) {
   const IntParams* p = f.get<IntParams>();
-  return p && (p->granularity != IntGranularity::vector || p->two_level());
+  if (p) return p->granularity != IntGranularity::vector || p->two_level();
+  return formats::has_clip_value(f);
 }
 // Those whose clip value bounds the represented range, so estimators can tell clipped values apart.
 bool clips_values(const formats::Format& f) {

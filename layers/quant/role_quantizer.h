@@ -5,8 +5,9 @@
 //   clip_ema    activations and errors: the moving average (momentum 0.9) of the training-time
 //               clip values, frozen at evaluation (QAT);
 //   calibrated  the maximum over calibration batches of the per-batch clip value (PTQ).
-// "Clip values" are INT's per-group amax: the clip of per-tensor / per-channel scales, and the
-// group maximum behind two-level γ. Per-vector scales inside them are always computed per vector.
+// "Clip values" are INT's per-group amax (the clip of per-tensor / per-channel scales, the group
+// maximum behind two-level γ) and the amax behind a minifloat's per-tensor scale. Per-vector and
+// MX block scales inside them are always computed per vector / block.
 #include <memory>
 #include <optional>
 #include <string>
