@@ -2,6 +2,8 @@
 
 #include <dnnl.hpp>
 
+#include "git_commit.h"  // generated at build time
+
 namespace lpt {
 BuildInfo build_info() {
   const dnnl_version_t* v = dnnl_version();
