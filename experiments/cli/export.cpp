@@ -34,6 +34,9 @@ std::pair<std::string, json> source_of(const ExportArgs& a) {
 
 void run_export(const ExportArgs& a) {
   const auto [ckpt, config] = source_of(a);
+  std::error_code ec;
+  LPT_CHECK(!std::filesystem::equivalent(ckpt, a.out, ec), "export: --out '", a.out,
+            "' is the checkpoint being exported; write the export to another file");
   set_num_threads(config["threads"]);
   const DataSplits data = make_data(config);
   auto model = make_experiment_model(config, data, false);
