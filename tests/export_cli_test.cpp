@@ -69,14 +69,8 @@ TEST_F(ExportCli, EvaluatingTheExportAloneReproducesTheCheckpointsLogitsBitForBi
   ASSERT_EQ(a.shape(), b.shape());
   ASSERT_EQ(a.shape()[0], 16);  // the synthetic test set: a sixth of 96
   EXPECT_EQ(std::memcmp(a.raw_data(), b.raw_data(), a.nbytes()), 0) << "logits differ";
-  const auto value = [](const std::string& out, const std::string& key) {  // the JSON value's text
-    const size_t p = out.find("\"" + key + "\": ");
-    if (p == std::string::npos) return std::string("missing");
-    const size_t from = p + key.size() + 4;
-    return out.substr(from, out.find_first_of(",\n", from) - from);
-  };
-  EXPECT_EQ(value(from_ckpt.output, "test_accuracy"), value(from_export.output, "test_accuracy"));
-  EXPECT_EQ(value(from_ckpt.output, "test_loss"), value(from_export.output, "test_loss"));
+  for (const char* key : {"test_accuracy", "test_loss"})
+    EXPECT_EQ(testing::json_number(from_ckpt.output, key), testing::json_number(from_export.output, key)) << key;
 }
 
 TEST_F(ExportCli, DamagedAndForeignFilesExitNonZeroWithAMessage) {

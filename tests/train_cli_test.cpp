@@ -22,6 +22,8 @@ namespace {
 namespace fs = std::filesystem;
 
 using Result = testing::CliRun;
+using testing::file_text;
+using testing::json_number;
 using testing::run_lpt;
 
 class TrainCli : public ::testing::Test {
@@ -104,10 +106,7 @@ TEST_F(TrainCli, InterruptCheckpointsExitsWith130AndResumesBitExactly) {
     _exit(127);
   }
   for (int i = 0; i < 600; ++i) {  // wait until the log shows a step (at most 60 s)
-    std::ifstream in(out);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    if (ss.str().find("batch 3/") != std::string::npos) break;
+    if (file_text(out).find("batch 3/") != std::string::npos) break;
     usleep(100000);
   }
   kill(pid, SIGINT);
@@ -166,20 +165,14 @@ TEST_F(TrainCli, EvalReproducesTheRunsTestAccuracyAndReportDrawsCurves) {
   std::ifstream metrics(run("ev") + "/metrics.jsonl");
   std::string line;
   std::getline(metrics, line);
-  const auto value = [](const std::string& text, const std::string& key) {
-    const size_t p = text.find("\"" + key + "\"");
-    return p == std::string::npos ? -1.0 : std::stod(text.substr(text.find(':', p) + 1));
-  };
-  EXPECT_EQ(value(e.output, "test_accuracy"), value(line, "test_accuracy"));
-  EXPECT_GE(value(line, "test_accuracy"), 0.0);
+  EXPECT_EQ(json_number(e.output, "test_accuracy"), json_number(line, "test_accuracy"));
+  EXPECT_GE(json_number(line, "test_accuracy"), 0.0);
 
   const Result rep = run_lpt("report " + run("ev") + " -o " + run("curves.svg"));
   ASSERT_EQ(rep.status, 0) << rep.output;
-  std::ifstream svg(run("curves.svg"));
-  std::stringstream ss;
-  ss << svg.rdbuf();
-  EXPECT_NE(ss.str().find("<polyline"), std::string::npos);
-  EXPECT_NE(ss.str().find("ev test"), std::string::npos);
+  const std::string svg = file_text(run("curves.svg"));
+  EXPECT_NE(svg.find("<polyline"), std::string::npos);
+  EXPECT_NE(svg.find("ev test"), std::string::npos);
   EXPECT_TRUE(fs::exists(run("ev") + "/manifest.json"));
   EXPECT_TRUE(fs::exists(run("ev") + "/config.json"));
 }
@@ -221,11 +214,7 @@ TEST_F(TrainCli, QuantizedResumeInSeparateProcessesIsBitExactAndEvalReproducesTh
   std::ifstream metrics(run("straight") + "/metrics.jsonl");
   std::string line, last;
   while (std::getline(metrics, line)) last = line;
-  const auto value = [](const std::string& text, const std::string& key) {
-    const size_t p = text.find("\"" + key + "\"");
-    return p == std::string::npos ? -1.0 : std::stod(text.substr(text.find(':', p) + 1));
-  };
-  EXPECT_EQ(value(e.output, "test_accuracy"), value(last, "test_accuracy")) << e.output;
+  EXPECT_EQ(json_number(e.output, "test_accuracy"), json_number(last, "test_accuracy")) << e.output;
   // Diagnostics per layer and role, and the share of multiply-adds per precision.
   EXPECT_NE(last.find("\"quantization\":{\"layers\":{\"conv1\""), std::string::npos) << last;
   EXPECT_NE(last.find("\"sqnr_db\""), std::string::npos);
@@ -233,12 +222,10 @@ TEST_F(TrainCli, QuantizedResumeInSeparateProcessesIsBitExactAndEvalReproducesTh
   // lpt report adds per-layer SQNR and clipping panels for quantized runs.
   const Result rep = run_lpt("report " + run("straight") + " -o " + run("q.svg"));
   ASSERT_EQ(rep.status, 0) << rep.output;
-  std::ifstream svg(run("q.svg"));
-  std::stringstream ss;
-  ss << svg.rdbuf();
-  EXPECT_NE(ss.str().find("Quantization SQNR"), std::string::npos);
-  EXPECT_NE(ss.str().find("straight activations"), std::string::npos);
-  EXPECT_NE(ss.str().find(": layer1.0.conv1<"), std::string::npos);
+  const std::string svg = file_text(run("q.svg"));
+  EXPECT_NE(svg.find("Quantization SQNR"), std::string::npos);
+  EXPECT_NE(svg.find("straight activations"), std::string::npos);
+  EXPECT_NE(svg.find(": layer1.0.conv1<"), std::string::npos);
 }
 
 TEST_F(TrainCli, PtqEvaluationCalibratesAnFp32Checkpoint) {

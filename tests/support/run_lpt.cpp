@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -19,13 +20,22 @@ CliRun run_lpt(const std::string& args) {
                               .string();
   const std::string cmd = std::string(LPT_BINARY) + " " + args + " > " + out + " 2>&1";
   const int raw = std::system(cmd.c_str());
-  std::stringstream ss;
-  {
-    std::ifstream in(out);
-    ss << in.rdbuf();
-  }
+  std::string output = file_text(out);
   std::filesystem::remove(out);
-  return {WIFEXITED(raw) ? WEXITSTATUS(raw) : -1, ss.str()};
+  return {WIFEXITED(raw) ? WEXITSTATUS(raw) : -1, std::move(output)};
+}
+
+std::string file_text(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+double json_number(const std::string& text, const std::string& key) {
+  const size_t p = text.find("\"" + key + "\"");
+  if (p == std::string::npos) return std::nan("");
+  return std::stod(text.substr(text.find(':', p) + 1));
 }
 
 }  // namespace lpt::testing
