@@ -15,6 +15,7 @@ namespace lpt::formats {
 struct RunGeometry {
   int64_t outer = 1, len = 1, inner = 1;
   int64_t numel() const { return outer * len * inner; }
+  bool operator==(const RunGeometry&) const = default;
   // A contiguous (row-major) tensor with runs along `axis`.
   static RunGeometry along_axis(const Shape& shape, int axis);
 };

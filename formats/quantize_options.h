@@ -23,6 +23,7 @@ struct BufferLayout {
 
   int64_t numel() const { return runs.numel(); }
   int64_t num_groups() const { return groups.len; }
+  bool operator==(const BufferLayout&) const = default;
   int64_t group_of(int64_t m) const { return (m / groups.inner) % groups.len; }
   // A flat buffer of n elements: runs along it, one group.
   static BufferLayout flat(int64_t n);

@@ -115,11 +115,8 @@ formats::Encoded GemmQuantizer::encode_weights(const Tensor& w, const GemmGeomet
   const Tensor view = g.cin_per_group() == 1 ? w.contiguous().view({g.O, g.KH * g.KW}) : w.contiguous();
   const std::optional<int> channel_axis = wants_channel_groups(f) ? std::optional<int>(0) : std::nullopt;
   formats::Encoded e = weights_.encode(view, 1, channel_axis, mode(false), seed_, step_);
-  const BufferLayout a = e.layout(), b = forward_w_layout(g, f);
-  LPT_CHECK(a.runs.outer == b.runs.outer && a.runs.len == b.runs.len && a.runs.inner == b.runs.inner &&
-                a.has_channel_axis == b.has_channel_axis && a.groups.outer == b.groups.outer &&
-                a.groups.len == b.groups.len && a.groups.inner == b.groups.inner,
-            "layer '", layer_, "': the export's weight blocking differs from the forward GEMM's");
+  LPT_CHECK(e.layout() == forward_w_layout(g, f), "layer '", layer_,
+            "': the export's weight blocking differs from the forward GEMM's");
   return e;
 }
 
