@@ -19,21 +19,28 @@ struct ExportArgs {
   std::vector<std::string> overrides;
 };
 
-// The checkpoint and the config it is exported under: a run directory's or a checkpoint's own
-// config, or (PTQ) an experiment config given with --checkpoint.
-std::pair<std::string, json> source_of(const ExportArgs& a) {
-  namespace fs = std::filesystem;
-  if (fs::is_directory(a.target)) {
-    LPT_CHECK(a.checkpoint.empty(), "export: '", a.target, "' is a run directory; it names its own checkpoint");
-    const std::string ckpt = a.target + "/" + run_files::checkpoint;
-    return {ckpt, resolve_experiment(peek_checkpoint(ckpt).config, ckpt, a.overrides)};
-  }
-  if (!a.checkpoint.empty()) return {a.checkpoint, load_experiment(a.target, a.overrides)};
-  return {a.target, resolve_experiment(peek_checkpoint(a.target).config, a.target, a.overrides)};
+// What is exported: the checkpoint, the config it is exported under (a run directory's or a
+// checkpoint's own, or, for PTQ, an experiment config given with --checkpoint), and its epoch.
+struct Source {
+  std::string checkpoint;
+  json config;
+  int64_t epoch;
+};
+
+Source source_of(const ExportArgs& a) {
+  const bool is_run = std::filesystem::is_directory(a.target);
+  LPT_CHECK(!is_run || a.checkpoint.empty(), "export: '", a.target, "' is a run directory; it names its own checkpoint");
+  const std::string ckpt = is_run ? a.target + "/" + run_files::checkpoint
+                           : a.checkpoint.empty() ? a.target
+                                                  : a.checkpoint;
+  const LoadedCheckpoint header = peek_checkpoint(ckpt);
+  const json config = a.checkpoint.empty() ? resolve_experiment(header.config, ckpt, a.overrides)
+                                           : load_experiment(a.target, a.overrides);
+  return {ckpt, config, header.progress.epoch};
 }
 
 void run_export(const ExportArgs& a) {
-  const auto [ckpt, config] = source_of(a);
+  const auto [ckpt, config, epoch] = source_of(a);
   std::error_code ec;
   LPT_CHECK(!std::filesystem::equivalent(ckpt, a.out, ec), "export: --out '", a.out,
             "' is the checkpoint being exported; write the export to another file");
@@ -45,7 +52,7 @@ void run_export(const ExportArgs& a) {
   load_model_weights(ckpt, *model);
   if (const int64_t batches = calibrate_if_needed(*model, config, data))
     std::cout << "export: calibrated activation clip values on " << batches << " training batches (PTQ)\n";
-  const std::vector<ExportedTensor> rows = write_export(a.out, *model, config, ckpt, peek_checkpoint(ckpt).progress.epoch);
+  const std::vector<ExportedTensor> rows = write_export(a.out, *model, config, ckpt, epoch);
   std::cout << size_report(rows) << "export: wrote " << a.out << "\n";
 }
 }  // namespace
