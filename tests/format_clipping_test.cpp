@@ -7,7 +7,7 @@
 #include <numeric>
 
 #include "formats/clipping.h"
-#include "tests/format_testing.h"
+#include "tests/support/format_tensor_testing.h"
 
 namespace lpt::formats {
 namespace {

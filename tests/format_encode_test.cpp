@@ -3,7 +3,7 @@
 
 #include "formats/encode.h"
 #include "formats/quantize.h"
-#include "tests/format_testing.h"
+#include "tests/support/format_tensor_testing.h"
 #include "tests/support/test_helpers.h"
 
 namespace lpt::formats {

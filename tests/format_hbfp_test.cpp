@@ -10,7 +10,7 @@
 
 #include "core/error.h"
 #include "formats/hbfp.h"
-#include "tests/support/format_testing.h"
+#include "tests/support/format_kernel_testing.h"
 
 namespace lpt::formats {
 namespace {

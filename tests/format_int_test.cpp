@@ -6,7 +6,7 @@
 #include <cmath>
 
 #include "formats/encode.h"
-#include "tests/format_testing.h"
+#include "tests/support/format_tensor_testing.h"
 
 namespace lpt::formats {
 namespace {

@@ -11,7 +11,7 @@
 
 #include "core/error.h"
 #include "formats/lns.h"
-#include "tests/support/format_testing.h"
+#include "tests/support/format_kernel_testing.h"
 
 namespace lpt::formats {
 namespace {

@@ -15,7 +15,7 @@
 #include "formats/format.h"
 #include "formats/minifloat.h"
 #include "formats/quantize.h"
-#include "tests/support/format_testing.h"
+#include "tests/support/format_kernel_testing.h"
 
 namespace lpt::formats {
 namespace {

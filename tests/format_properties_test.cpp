@@ -7,7 +7,7 @@
 
 #include "formats/encode.h"
 #include "formats/format_table.h"
-#include "tests/format_testing.h"
+#include "tests/support/format_tensor_testing.h"
 
 namespace lpt::formats {
 namespace {

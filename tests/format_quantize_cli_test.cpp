@@ -11,7 +11,7 @@
 #include "core/hdf5.h"
 #include "formats/encode.h"
 #include "formats/quantize.h"
-#include "tests/format_testing.h"
+#include "tests/support/format_tensor_testing.h"
 
 namespace lpt::formats {
 namespace {

@@ -1,4 +1,4 @@
-#include "tests/support/format_testing.h"
+#include "tests/support/format_kernel_testing.h"
 
 #include <algorithm>
 #include <bit>
