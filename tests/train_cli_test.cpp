@@ -11,7 +11,6 @@
 #include <filesystem>
 #include <algorithm>
 #include <fstream>
-#include <sstream>
 
 #include "core/hdf5.h"
 #include "tests/support/run_lpt.h"
