@@ -9,7 +9,7 @@ namespace lpt {
 
 enum class DType : uint8_t {
   f32,    // fp32 values
-  bf16,   // bfloat16 values (HBFP GEMMs on AMX, SPEC §8)
+  bf16,   // bfloat16 values: operands of the bf16 GEMM lane (SPEC §9), held as uint16_t bits
   s8,     // int8 codes or values
   u8,     // uint8 codes, E8M0 scales, raw bytes
   s16,    // int16 codes (HBFP block exponents in exports)
@@ -51,6 +51,7 @@ template <> constexpr DType dtype_of<float>() { return DType::f32; }
 template <> constexpr DType dtype_of<int8_t>() { return DType::s8; }
 template <> constexpr DType dtype_of<uint8_t>() { return DType::u8; }
 template <> constexpr DType dtype_of<int16_t>() { return DType::s16; }
+template <> constexpr DType dtype_of<uint16_t>() { return DType::bf16; }  // the top half of an fp32
 template <> constexpr DType dtype_of<int32_t>() { return DType::s32; }
 
 }  // namespace lpt

@@ -78,6 +78,10 @@ LoadedCheckpoint read_progress(const h5::File& f) {
   p.seen = f.attr_int("/", "seen");
   p.seconds = f.attr_double("/", "seconds");
   out.threads = int(f.attr_int("/", "threads"));
+  if (f.has_attr("/", "gemm_lanes")) {
+    out.gemm_lanes = json::parse(f.attr_string("/", "gemm_lanes"), nullptr, false);
+    LPT_CHECK(!out.gemm_lanes.is_discarded(), "checkpoint '", f.path(), "': attribute gemm_lanes is not valid JSON");
+  }
   return out;
 }
 
@@ -109,6 +113,7 @@ void save_checkpoint(const std::string& path, Module& model, const OptimizerSet&
     f.set_attr("/", "seen", p.seen);
     f.set_attr("/", "seconds", p.seconds);
     f.set_attr("/", "threads", int64_t(threads));
+    f.set_attr("/", "gemm_lanes", gemm_lane_plan(model).dump());
     f.set_attr("/", "config", config.dump());
   });
 }

@@ -35,6 +35,7 @@ struct LoadedCheckpoint {
   TrainingProgress progress;
   json config;
   int threads = 0;
+  json gemm_lanes;  // gemm_lane_plan() when written; null in checkpoints older than the lanes
 };
 // Restores model, optimizers and progress. Throws naming the first tensor that is missing, extra or
 // of the wrong shape; the model is unchanged when it throws.

@@ -113,6 +113,10 @@ const std::vector<SchemaField>& experiment_schema() {
               text("activation_estimator", "ste", "gradient through the activation quantizer", {"ste", "pwl", "mad"}),
               boolean("requantize_backward", false,
                       "backward GEMMs re-quantize x and w along their own axes instead of reusing forward's"),
+              text("execution", "auto",
+                   "where GEMMs run (SPEC §9): emulated (fp32 on fake-quantized values), native (bf16 where both "
+                   "operands are bf16-exact; an error for a GEMM that cannot), auto (native where possible)",
+                   {"auto", "emulated", "native"}),
               any("layers", json::array(),
                   "per-layer rules [{\"match\": glob, <role or option>: value, ...}], applied in order (later "
                   "rules win); \"@first\" / \"@last\" match the first conv and the final linear; a rule that "

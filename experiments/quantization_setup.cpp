@@ -12,7 +12,6 @@ namespace lpt {
 namespace {
 
 constexpr const char* kRoles[] = {"weights", "activations", "errors", "weight_gradients"};
-constexpr const char* kBoostedRoles[] = {"weights", "activations", "errors"};  // the GEMM operands
 
 std::shared_ptr<const formats::Format> format_at(const json& v, const std::string& where) {
   if (v.is_null()) return nullptr;
@@ -42,6 +41,8 @@ void apply_key(GemmFormats& f, const std::string& key, const json& v, const std:
   else if (key == "weight_estimator") f.weight_estimator = estimator_of(v);
   else if (key == "activation_estimator") f.activation_estimator = estimator_of(v);
   else if (key == "requantize_backward") f.requantize_backward = v;
+  else if (key == "execution")
+    f.execution = v == "native" ? Execution::native : v == "emulated" ? Execution::emulated : Execution::automatic;
 }
 
 void check_rule_value(const std::string& key, const json& v, const std::string& where) {
@@ -52,9 +53,12 @@ void check_rule_value(const std::string& key, const json& v, const std::string& 
     LPT_CHECK(v == "ste" || v == "pwl" || v == "mad", where, ": expected \"ste\", \"pwl\" or \"mad\", got ", v.dump());
   } else if (key == "requantize_backward") {
     LPT_CHECK(v.is_boolean(), where, ": expected true or false, got ", v.dump());
+  } else if (key == "execution") {
+    LPT_CHECK(v == "auto" || v == "emulated" || v == "native", where,
+              ": expected \"auto\", \"emulated\" or \"native\", got ", v.dump());
   } else if (key != "match") {
     fail(where, ": unknown key; a rule takes match, weights, activations, errors, weight_gradients, "
-                "weight_estimator, activation_estimator, requantize_backward");
+                "weight_estimator, activation_estimator, requantize_backward, execution");
   }
 }
 
@@ -208,7 +212,45 @@ json take_quantization_diagnostics(Module& model) {
   }
   json share = json::object();
   for (const auto& [precision, n] : macs) share[precision] = n / total;
-  return {{"layers", layers}, {"mac_share", share}};
+  json out{{"layers", layers}, {"mac_share", share}};
+  json native = native_gemm_counts(model);
+  if (!native.empty()) out["native_gemms"] = std::move(native);
+  return out;
+}
+
+json native_gemm_counts(Module& model) {
+  json out = json::object();
+  for (auto& [name, layer] : gemm_layers(model)) {
+    GemmQuantizer* q = layer->quantizer();
+    if (!q || !q->lanes().any()) continue;
+    json gemms = q->gemm_runs(true, true);
+    q->reset_gemm_counts();
+    if (!gemms.empty()) out[name] = std::move(gemms);
+  }
+  return out;
+}
+
+json gemm_lane_plan(Module& model) {
+  json out = json::object();
+  for (auto& [name, layer] : gemm_layers(model)) {
+    const GemmQuantizer* q = layer->quantizer();
+    if (!q) continue;
+    json lanes = json::object();
+    for (int g = 0; g < ops::kGemms; ++g) lanes[ops::gemm_name(ops::Gemm(g))] = q->lanes().bf16[size_t(g)] ? "bf16" : "fp32";
+    out[name] = std::move(lanes);
+  }
+  return out;
+}
+
+json gemm_lanes(Module& model) {
+  json out = json::object();
+  for (auto& [name, layer] : gemm_layers(model)) {
+    const GemmQuantizer* q = layer->quantizer();
+    if (!q) continue;
+    json runs = q->gemm_runs(false, false);
+    if (!runs.empty()) out[name] = std::move(runs);
+  }
+  return out;
 }
 
 }  // namespace lpt

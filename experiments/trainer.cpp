@@ -72,6 +72,11 @@ int train(const TrainRequest& request) {
                    "lpt: warning: the checkpoint was written with %d threads and this run uses %d: the result "
                    "will not be bit-identical to an uninterrupted run\n",
                    loaded.threads, threads);
+    apply_quantization(*model, config, progress.epoch);  // the lanes of the epoch it resumes in
+    if (loaded.gemm_lanes != gemm_lane_plan(*model))
+      std::fprintf(stderr,
+                   "lpt: warning: the checkpoint's GEMMs ran in other lanes (bf16 / fp32) than this run's (execution "
+                   "setting or CPU changed): the result will not be bit-identical to an uninterrupted run\n");
     truncate_metrics(dir, progress.epoch);
     std::fprintf(stderr, "lpt: resuming '%s' at epoch %ld, batch %ld (step %ld)\n", dir.c_str(),
                  progress.epoch + 1, progress.batch_in_epoch, progress.step);
@@ -120,7 +125,9 @@ int train(const TrainRequest& request) {
       line.update(epoch + 1, epochs, progress.batch_in_epoch, steps_per_epoch, progress.step,
                   progress.loss_sum / double(progress.seen), double(progress.correct) / double(progress.seen), n);
       if (!manifest_written) {  // after the first step every primitive exists
-        write_json_atomically(dir + "/" + run_files::manifest, make_manifest(threads));
+        json manifest = make_manifest(threads);
+        manifest["gemms"] = gemm_lanes(*model);
+        write_json_atomically(dir + "/" + run_files::manifest, manifest);
         manifest_written = true;
       }
       if (interrupt_requested()) {

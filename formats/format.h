@@ -38,6 +38,8 @@ class Format final : public NumberFormat {
   // e.g. "int4-pv16-s4", "uint8-pt", "int4-pc-octav", "hbfp4-b64", "lns8-g8", "fp8e4m3", "mxfp4".
   std::string name() const override;
   double bits_per_value() const override;
+  // The narrowest hardware type holding every quantized value exactly: bf16 or f32 (SPEC §9).
+  DType exact_type() const;
 
   const FormatParams& params() const { return params_; }
   template <class P>

@@ -160,6 +160,9 @@ int64_t block_size(const FormatParams& fp) {
   return of(fp).granularity == IntGranularity::vector ? of(fp).vector_size : 0;
 }
 
+// q·s with an fp32 scale s: exact only in fp32.
+DType exact_type(const FormatParams&) { return DType::f32; }
+
 std::vector<EncodedArray> arrays(const FormatParams& fp, const EncodedData& ed) {
   const IntParams& p = of(fp);
   const IntEncoded& e = std::get<IntEncoded>(ed);
@@ -222,6 +225,9 @@ std::string name(const FormatParams& fp) {
 
 int64_t block_size(const FormatParams& fp) { return of(fp).block_size; }
 
+// n·2^(e−m) with |n| < 2^m has at most m significant bits; bf16 holds 8.
+DType exact_type(const FormatParams& fp) { return of(fp).mantissa_bits <= 8 ? DType::bf16 : DType::f32; }
+
 std::vector<EncodedArray> arrays(const FormatParams&, const EncodedData& ed) {
   const HbfpEncoded& e = std::get<HbfpEncoded>(ed);
   return {packed_array("codes", e.mantissas), {"exponents", ArrayIndex::per_block, int16_tensor(e.exponents)}};
@@ -236,6 +242,9 @@ EncodedData from_arrays(const FormatParams&, const std::vector<EncodedArray>& a)
 
 namespace lns_kind {
 const LnsParams& of(const FormatParams& p) { return std::get<LnsParams>(p); }
+
+// scale·2^(k/γ): irrational steps and an fp32 scale.
+DType exact_type(const FormatParams&) { return DType::f32; }
 const std::vector<std::string> kGranularities = {"tensor", "channel"};
 
 FormatParams parse(const std::string&, JsonFields& f) {
@@ -278,6 +287,11 @@ EncodedData from_arrays(const FormatParams&, const std::vector<EncodedArray>& a)
 
 namespace minifloat_kind {
 const MinifloatParams& of(const FormatParams& p) { return std::get<MinifloatParams>(p); }
+
+// Elements have at most 4 significant bits; a power-of-two scale keeps them so, an fp32 one does not.
+DType exact_type(const FormatParams& fp) {
+  return of(fp).scaling == MinifloatScaling::none || of(fp).pow2_scale ? DType::bf16 : DType::f32;
+}
 const std::vector<std::string> kScalings = {"none", "tensor"};
 
 FormatParams parse(const std::string& type, JsonFields& f) {
@@ -320,6 +334,9 @@ EncodedData from_arrays(const FormatParams&, const std::vector<EncodedArray>& a)
 
 namespace mx_kind {
 const MxParams& of(const FormatParams& p) { return std::get<MxParams>(p); }
+
+// 2^E times an element of at most 8 significant bits (MXINT8: 7).
+DType exact_type(const FormatParams&) { return DType::bf16; }
 
 FormatParams parse(const std::string&, JsonFields& f) {
   MxParams p;
@@ -376,6 +393,7 @@ const std::vector<FormatTraits>& format_table() {
        int_kind::name,
        IntK::bits_per_value,
        int_kind::block_size,
+       int_kind::exact_type,
        IntK::validate,
        IntK::quantize,
        IntK::encode,
@@ -398,6 +416,7 @@ const std::vector<FormatTraits>& format_table() {
        hbfp_kind::name,
        HbfpK::bits_per_value,
        hbfp_kind::block_size,
+       hbfp_kind::exact_type,
        HbfpK::validate,
        HbfpK::quantize,
        HbfpK::encode,
@@ -414,6 +433,7 @@ const std::vector<FormatTraits>& format_table() {
        lns_kind::name,
        LnsK::bits_per_value,
        unblocked,
+       lns_kind::exact_type,
        LnsK::validate,
        LnsK::quantize,
        LnsK::encode,
@@ -429,6 +449,7 @@ const std::vector<FormatTraits>& format_table() {
        minifloat_kind::name,
        MinifloatK::bits_per_value,
        unblocked,
+       minifloat_kind::exact_type,
        MinifloatK::validate,
        MinifloatK::quantize,
        MinifloatK::encode,
@@ -446,6 +467,7 @@ const std::vector<FormatTraits>& format_table() {
        mx_kind::name,
        MxK::bits_per_value,
        mx_kind::block_size,
+       mx_kind::exact_type,
        MxK::validate,
        MxK::quantize,
        MxK::encode,

@@ -31,6 +31,10 @@ struct FormatTraits {
   std::string (*name)(const FormatParams& p);
   double (*bits_per_value)(const FormatParams& p);
   int64_t (*block_size)(const FormatParams& p);  // elements per vector / block along the runs; 0: none
+  // The narrowest hardware type holding every quantized value exactly (SPEC §9): bf16 when a GEMM
+  // on two such operands can run in bf16 with the emulated result up to fp32 summation order,
+  // else f32 (fp32 scales, LNS: emulated only).
+  DType (*exact_type)(const FormatParams& p);
   void (*validate)(const FormatParams& p);
   void (*quantize)(const FormatParams& p, const float* x, float* y, const BufferLayout& l, const QuantizeOptions& o);
   EncodedData (*encode)(const FormatParams& p, const float* x, const BufferLayout& l, const QuantizeOptions& o);

@@ -28,10 +28,10 @@ Variable Conv2d::forward(const Variable& x) {
   const GemmGeometry g{xs[0], xs[1], xs[2], xs[3], ys[1], ys[2], ys[3], opt_.kernel, opt_.kernel, opt_.groups, false};
   if (!quantized()) {
     if (training()) quantizer()->count_macs(g);
-    return ops::conv2d(x, weight_, bias_, params_);
+    return ops::conv2d(x, weight_, bias_, params_, nullptr, &quantizer()->lanes());
   }
   const GemmQuantizer::Operands q = quantizer()->prepare(x, weight_, g, training());
-  return ops::conv2d(q.x, q.w, bias_, params_, &q.backward);
+  return ops::conv2d(q.x, q.w, bias_, params_, &q.backward, &q.lanes);
 }
 
 GemmGeometry Conv2d::weight_geometry() const {
@@ -63,10 +63,10 @@ Variable Linear::forward(const Variable& x) {
   g.N = x.shape()[0], g.C = in_, g.O = out_, g.is_linear = true;
   if (!quantized()) {
     if (training()) quantizer()->count_macs(g);
-    return ops::linear(x, weight_, bias_);
+    return ops::linear(x, weight_, bias_, nullptr, &quantizer()->lanes());
   }
   const GemmQuantizer::Operands q = quantizer()->prepare(x, weight_, g, training());
-  return ops::linear(q.x, q.w, bias_, &q.backward);
+  return ops::linear(q.x, q.w, bias_, &q.backward, &q.lanes);
 }
 
 }  // namespace lpt

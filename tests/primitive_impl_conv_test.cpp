@@ -1,5 +1,6 @@
 // Every conv of a CIFAR ResNet-20 and of MobileNetV2 (28x28 input) must run on oneDNN's fast
-// kernel families (brgconv / jit / brdgmm), never "ref" or "gemm", in all three directions; the
+// kernel families (brgconv / jit / brdgmm), never "ref" or "gemm", in all three directions, with
+// fp32 operands and (where oneDNN's ISA has bf16 dot products) with the bf16 lane's operands; the
 // depthwise convs must get the depthwise kernels. The convs run forward and backward at batch 2;
 // the primitive descriptors at batch 128 (the training batch) must pick the same implementations.
 #include <gtest/gtest.h>
@@ -11,6 +12,7 @@
 #include "core/onednn/conv_pd.h"
 #include "core/ops/conv.h"
 #include "tests/support/gradcheck.h"
+#include "tests/support/bf16_testing.h"
 
 namespace lpt {
 namespace {
@@ -68,30 +70,36 @@ struct Impls {
   bool operator==(const Impls&) const = default;
 };
 
-Impls impls_at_batch(const ConvSpec& c, int64_t batch) {
+Impls impls_at_batch(const ConvSpec& c, int64_t batch, onednn::dt operands) {
   const ops::Conv2dParams p{
       .stride_h = c.stride, .stride_w = c.stride, .pad_h = c.k / 2, .pad_w = c.k / 2, .groups = c.groups};
   const Shape x{batch, c.c_in, c.hw, c.hw}, w{c.c_out, c.c_in / c.groups, c.k, c.k};
-  const auto fwd = onednn::conv_forward_pd(x, w, false, p);
-  return {onednn::impl_name(fwd), onednn::impl_name(onednn::conv_backward_data_pd(x, w, p, fwd)),
-          onednn::impl_name(onednn::conv_backward_weights_pd(x, w, false, p, fwd))};
+  return {onednn::impl_name(onednn::conv_forward_pd(x, w, false, p, operands)),
+          onednn::impl_name(onednn::conv_backward_data_pd(x, w, p, operands)),
+          onednn::impl_name(onednn::conv_backward_weights_pd(x, w, false, p, operands))};
 }
 
-// Runs each distinct conv forward and backward at batch 2 and checks the implementations.
-void check_model(const std::vector<ConvSpec>& convs) {
+// Runs each distinct conv forward and backward at batch 2 (in the bf16 lane: on bf16-exact data,
+// every GEMM in bf16) and checks the implementations.
+void check_model(const std::vector<ConvSpec>& convs, onednn::dt operands = onednn::dt::f32) {
+  const bool bf16 = operands == onednn::dt::bf16;
+  ops::GemmLanes lanes;
+  lanes.bf16 = {bf16, bf16, bf16};
+  lanes.runs = std::make_shared<ops::GemmRuns>();
   std::set<std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t>> seen;
   for (const ConvSpec& c : convs) {
     if (!seen.insert({c.c_in, c.c_out, c.hw, c.k, c.stride, c.groups}).second) continue;
     SCOPED_TRACE(c.name);
     const ops::Conv2dParams p{
         .stride_h = c.stride, .stride_w = c.stride, .pad_h = c.k / 2, .pad_w = c.k / 2, .groups = c.groups};
-    Variable x(testing::random_tensor({2, c.c_in, c.hw, c.hw}, 1, -1, 1, MemoryFormat::channels_last), true);
-    Variable w(testing::random_tensor({c.c_out, c.c_in / c.groups, c.k, c.k}, 2), true);
-    Variable y = ops::conv2d(x, w, Variable(), p);
+    Variable x(testing::bf16_rounded(testing::random_tensor({2, c.c_in, c.hw, c.hw}, 1, 0.5, 1, MemoryFormat::channels_last)), true);
+    Variable w(testing::bf16_rounded(testing::random_tensor({c.c_out, c.c_in / c.groups, c.k, c.k}, 2, 0.5, 1)), true);
+    Variable y = ops::conv2d(x, w, Variable(), p, nullptr, &lanes);
     y.backward(Tensor::full(y.shape(), 1.0f, MemoryFormat::channels_last));
     ASSERT_TRUE(x.has_grad() && w.has_grad());
+    for (const ops::GemmRun& r : *lanes.runs) EXPECT_EQ(r.bf16, bf16) << r.impl;
 
-    const Impls small = impls_at_batch(c, 2), training = impls_at_batch(c, 128);
+    const Impls small = impls_at_batch(c, 2, operands), training = impls_at_batch(c, 128, operands);
     EXPECT_EQ(small, training) << "batch 2 and batch 128 pick different kernels";
     for (const std::string& impl : {training.fwd, training.bwd_data, training.bwd_weights})
       EXPECT_TRUE(fast_family(impl)) << impl;
@@ -110,6 +118,14 @@ TEST(PrimitiveImplConv, MobileNetV2UsesFastKernels) { check_model(mobilenet_v2_c
 
 TEST(PrimitiveImplConv, ThreeChannelStemUsesFastKernels) {
   check_model({{"stem rgb", 3, 32, 28, 3, 1, 1}, {"conv1 rgb", 3, 16, 28, 3, 1, 1}});
+}
+
+TEST(PrimitiveImplConv, Bf16LaneUsesFastKernels) {
+  const std::string why = ops::why_no_bf16_gemms();
+  if (!why.empty()) GTEST_SKIP() << why;
+  check_model(resnet20_convs(), onednn::dt::bf16);
+  check_model(mobilenet_v2_convs(1), onednn::dt::bf16);
+  check_model({{"stem rgb", 3, 32, 28, 3, 1, 1}}, onednn::dt::bf16);
 }
 
 TEST(PrimitiveImplConv, MobileNetV2HasTheTorchvisionLayerCount) {

@@ -14,28 +14,35 @@ std::string conv_label(const Shape& x, const Shape& w, bool bias, const ops::Con
   return os.str();
 }
 
-dnnl::memory::desc conv_activation_desc(const Shape& s) { return {dims_of(s), dt::f32, tag::nhwc}; }
+dnnl::memory::desc conv_activation_desc(const Shape& s, dt type) { return {dims_of(s), type, tag::nhwc}; }
 
-dnnl::memory::desc conv_user_weights_desc(const Shape& w, int64_t groups) {
-  if (groups == 1) return {dims_of(w), dt::f32, tag::oihw};
-  return {{groups, w[0] / groups, w[1], w[2], w[3]}, dt::f32, tag::goihw};
+dnnl::memory::desc conv_user_weights_desc(const Shape& w, int64_t groups, dt type) {
+  if (groups == 1) return {dims_of(w), type, tag::oihw};
+  return {{groups, w[0] / groups, w[1], w[2], w[3]}, type, tag::goihw};
 }
+
+std::string operands_label(dt operands) { return operands == dt::bf16 ? "bf16 " : ""; }
 
 namespace {
 
 // The descriptors and geometry shared by the three conv directions, in oneDNN's conventions.
+// src and weights (the forward operands) and dst_operand (dy, the backward GEMMs' operand) take the
+// operand type; dst (forward output, backward-data's dx is src_f32) and gradients stay f32.
 struct ConvDescs {
-  dnnl::memory::desc src, weights, bias, dst;
+  dnnl::memory::desc src, src_f32, weights, weights_f32, bias, dst, dst_operand;
   dims strides, dilates, pad;
 };
 
-ConvDescs conv_descs(const Shape& x, const Shape& w, bool bias, const ops::Conv2dParams& p) {
+ConvDescs conv_descs(const Shape& x, const Shape& w, bool bias, const ops::Conv2dParams& p, dt operands) {
   const Shape y = ops::conv2d_output_shape(x, w, p);
   const dnnl::memory::desc user_w = conv_user_weights_desc(w, p.groups);
   ConvDescs d;
-  d.src = conv_activation_desc(x);
+  d.src = conv_activation_desc(x, operands);
+  d.src_f32 = conv_activation_desc(x);
   d.dst = conv_activation_desc(y);
-  d.weights = dnnl::memory::desc(user_w.dims(), dt::f32, tag::any);
+  d.dst_operand = conv_activation_desc(y, operands);
+  d.weights = dnnl::memory::desc(user_w.dims(), operands, tag::any);
+  d.weights_f32 = dnnl::memory::desc(user_w.dims(), dt::f32, tag::any);
   if (bias) d.bias = dnnl::memory::desc({w[0]}, dt::f32, tag::x);  // a zero descriptor means none
   d.strides = {p.stride_h, p.stride_w};
   d.dilates = {p.dilation_h - 1, p.dilation_w - 1};  // oneDNN counts the gaps: 0 = dense kernel
@@ -47,34 +54,40 @@ ConvDescs conv_descs(const Shape& x, const Shape& w, bool bias, const ops::Conv2
 
 }  // namespace
 
-dnnl::convolution_forward::primitive_desc conv_forward_pd(const Shape& x, const Shape& w, bool bias,
-                                                          const ops::Conv2dParams& p) {
-  const ConvDescs d = conv_descs(x, w, bias, p);
+namespace {
+// The forward descriptor the backward directions take as oneDNN's hint; not recorded.
+dnnl::convolution_forward::primitive_desc forward_hint(const ConvDescs& d) {
   const dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct,
                                              d.src, d.weights, d.bias, d.dst, d.strides, d.dilates, d.pad, d.pad);
-  dnnl::convolution_forward::primitive_desc pd(desc, engine());
-  record_impl("conv2d fwd " + conv_label(x, w, bias, p), impl_name(pd));
+  return {desc, engine()};
+}
+}  // namespace
+
+dnnl::convolution_forward::primitive_desc conv_forward_pd(const Shape& x, const Shape& w, bool bias,
+                                                          const ops::Conv2dParams& p, dt operands) {
+  const ConvDescs d = conv_descs(x, w, bias, p, operands);
+  dnnl::convolution_forward::primitive_desc pd = forward_hint(d);
+  record_impl("conv2d fwd " + operands_label(operands) + conv_label(x, w, bias, p), impl_name(pd));
   return pd;
 }
 
-dnnl::convolution_backward_data::primitive_desc conv_backward_data_pd(
-    const Shape& x, const Shape& w, const ops::Conv2dParams& p, const dnnl::convolution_forward::primitive_desc& hint) {
-  const ConvDescs d = conv_descs(x, w, false, p);
-  const dnnl::convolution_backward_data::desc desc(dnnl::algorithm::convolution_direct, d.src, d.weights, d.dst,
-                                                   d.strides, d.dilates, d.pad, d.pad);
-  dnnl::convolution_backward_data::primitive_desc pd(desc, engine(), hint);
-  record_impl("conv2d bwd-data " + conv_label(x, w, false, p), impl_name(pd));
+dnnl::convolution_backward_data::primitive_desc conv_backward_data_pd(const Shape& x, const Shape& w,
+                                                                      const ops::Conv2dParams& p, dt operands) {
+  const ConvDescs d = conv_descs(x, w, false, p, operands);
+  const dnnl::convolution_backward_data::desc desc(dnnl::algorithm::convolution_direct, d.src_f32, d.weights,
+                                                   d.dst_operand, d.strides, d.dilates, d.pad, d.pad);
+  dnnl::convolution_backward_data::primitive_desc pd(desc, engine(), forward_hint(d));
+  record_impl("conv2d bwd-data " + operands_label(operands) + conv_label(x, w, false, p), impl_name(pd));
   return pd;
 }
 
-dnnl::convolution_backward_weights::primitive_desc conv_backward_weights_pd(
-    const Shape& x, const Shape& w, bool bias, const ops::Conv2dParams& p,
-    const dnnl::convolution_forward::primitive_desc& hint) {
-  const ConvDescs d = conv_descs(x, w, bias, p);
-  const dnnl::convolution_backward_weights::desc desc(dnnl::algorithm::convolution_direct, d.src, d.weights, d.bias,
-                                                      d.dst, d.strides, d.dilates, d.pad, d.pad);
-  dnnl::convolution_backward_weights::primitive_desc pd(desc, engine(), hint);
-  record_impl("conv2d bwd-weights " + conv_label(x, w, bias, p), impl_name(pd));
+dnnl::convolution_backward_weights::primitive_desc conv_backward_weights_pd(const Shape& x, const Shape& w, bool bias,
+                                                                            const ops::Conv2dParams& p, dt operands) {
+  const ConvDescs d = conv_descs(x, w, bias, p, operands);
+  const dnnl::convolution_backward_weights::desc desc(dnnl::algorithm::convolution_direct, d.src, d.weights_f32,
+                                                      d.bias, d.dst_operand, d.strides, d.dilates, d.pad, d.pad);
+  dnnl::convolution_backward_weights::primitive_desc pd(desc, engine(), forward_hint(d));
+  record_impl("conv2d bwd-weights " + operands_label(operands) + conv_label(x, w, bias, p), impl_name(pd));
   return pd;
 }
 
@@ -90,32 +103,34 @@ std::string linear_label(int64_t n, int64_t in, int64_t out) {
   os << "x[" << n << ", " << in << "] w[" << out << ", " << in << "]";
   return os.str();
 }
-dnnl::memory::desc row_major(int64_t rows, int64_t cols) { return {{rows, cols}, dt::f32, tag::ab}; }
+dnnl::memory::desc row_major(int64_t rows, int64_t cols, dt type = dt::f32) { return {{rows, cols}, type, tag::ab}; }
 // The transpose [cols, rows] of a row-major [rows, cols] matrix, without a copy.
-dnnl::memory::desc transposed(int64_t rows, int64_t cols) { return {{cols, rows}, dt::f32, dims{1, cols}}; }
+dnnl::memory::desc transposed(int64_t rows, int64_t cols, dt type) { return {{cols, rows}, type, dims{1, cols}}; }
 }  // namespace
 
-dnnl::matmul::primitive_desc linear_forward_pd(int64_t n, int64_t in, int64_t out, bool bias) {
+dnnl::matmul::primitive_desc linear_forward_pd(int64_t n, int64_t in, int64_t out, bool bias, dt operands) {
   // matmul broadcasts a [1, out] bias over the rows.
   const dnnl::matmul::desc desc =
-      bias ? dnnl::matmul::desc(row_major(n, in), transposed(out, in), row_major(1, out), row_major(n, out))
-           : dnnl::matmul::desc(row_major(n, in), transposed(out, in), row_major(n, out));
+      bias ? dnnl::matmul::desc(row_major(n, in, operands), transposed(out, in, operands), row_major(1, out),
+                                row_major(n, out))
+           : dnnl::matmul::desc(row_major(n, in, operands), transposed(out, in, operands), row_major(n, out));
   dnnl::matmul::primitive_desc pd(desc, engine());
-  record_impl("linear fwd " + linear_label(n, in, out) + (bias ? " bias" : ""), impl_name(pd));
+  record_impl("linear fwd " + operands_label(operands) + linear_label(n, in, out) + (bias ? " bias" : ""),
+              impl_name(pd));
   return pd;
 }
 
-dnnl::matmul::primitive_desc linear_backward_data_pd(int64_t n, int64_t in, int64_t out) {
-  const dnnl::matmul::desc desc(row_major(n, out), row_major(out, in), row_major(n, in));
+dnnl::matmul::primitive_desc linear_backward_data_pd(int64_t n, int64_t in, int64_t out, dt operands) {
+  const dnnl::matmul::desc desc(row_major(n, out, operands), row_major(out, in, operands), row_major(n, in));
   dnnl::matmul::primitive_desc pd(desc, engine());
-  record_impl("linear bwd-data " + linear_label(n, in, out), impl_name(pd));
+  record_impl("linear bwd-data " + operands_label(operands) + linear_label(n, in, out), impl_name(pd));
   return pd;
 }
 
-dnnl::matmul::primitive_desc linear_backward_weights_pd(int64_t n, int64_t in, int64_t out) {
-  const dnnl::matmul::desc desc(transposed(n, out), row_major(n, in), row_major(out, in));
+dnnl::matmul::primitive_desc linear_backward_weights_pd(int64_t n, int64_t in, int64_t out, dt operands) {
+  const dnnl::matmul::desc desc(transposed(n, out, operands), row_major(n, in, operands), row_major(out, in));
   dnnl::matmul::primitive_desc pd(desc, engine());
-  record_impl("linear bwd-weights " + linear_label(n, in, out), impl_name(pd));
+  record_impl("linear bwd-weights " + operands_label(operands) + linear_label(n, in, out), impl_name(pd));
   return pd;
 }
 

@@ -25,29 +25,33 @@ namespace lpt::onednn {
 std::string conv_label(const Shape& x, const Shape& w, bool bias, const ops::Conv2dParams& p);
 
 // nhwc descriptor of a channels-last activation tensor of the given logical shape.
-dnnl::memory::desc conv_activation_desc(const Shape& s);
+dnnl::memory::desc conv_activation_desc(const Shape& s, dt type = dt::f32);
 // The weights as the user holds them: OIHW, or goihw ([G, O/G, I/G, KH, KW], the same bytes).
-dnnl::memory::desc conv_user_weights_desc(const Shape& w, int64_t groups);
+dnnl::memory::desc conv_user_weights_desc(const Shape& w, int64_t groups, dt type = dt::f32);
 
-// Shapes must already be validated (ops::conv2d_output_shape).
+// Shapes must already be validated (ops::conv2d_output_shape). `operands` is the type of the two
+// GEMM operands (f32, or bf16 for the bf16 lane); outputs, bias and gradients are always f32.
 dnnl::convolution_forward::primitive_desc conv_forward_pd(const Shape& x, const Shape& w, bool bias,
-                                                          const ops::Conv2dParams& p);
-dnnl::convolution_backward_data::primitive_desc conv_backward_data_pd(
-    const Shape& x, const Shape& w, const ops::Conv2dParams& p, const dnnl::convolution_forward::primitive_desc& hint);
+                                                          const ops::Conv2dParams& p, dt operands);
+// The forward descriptor of the same type is made here as oneDNN's hint.
+dnnl::convolution_backward_data::primitive_desc conv_backward_data_pd(const Shape& x, const Shape& w,
+                                                                      const ops::Conv2dParams& p, dt operands);
 // With the bias gradient when `bias` is set.
-dnnl::convolution_backward_weights::primitive_desc conv_backward_weights_pd(
-    const Shape& x, const Shape& w, bool bias, const ops::Conv2dParams& p,
-    const dnnl::convolution_forward::primitive_desc& hint);
+dnnl::convolution_backward_weights::primitive_desc conv_backward_weights_pd(const Shape& x, const Shape& w, bool bias,
+                                                                            const ops::Conv2dParams& p, dt operands);
 
 // A reorder primitive between two layouts of the same tensor; `what` names it in record_impl.
 dnnl::reorder make_reorder(const dnnl::memory::desc& from, const dnnl::memory::desc& to, const std::string& what);
 
-// linear: x [n, in], w [out, in], y [n, out], all row-major.
+// linear: x [n, in], w [out, in], y [n, out], all row-major; operands f32 or bf16, results f32.
 // Forward y = x·wᵀ (+ b): wᵀ is a strided view of w.
-dnnl::matmul::primitive_desc linear_forward_pd(int64_t n, int64_t in, int64_t out, bool bias);
+dnnl::matmul::primitive_desc linear_forward_pd(int64_t n, int64_t in, int64_t out, bool bias, dt operands);
 // Backward-data dx = dy·w.
-dnnl::matmul::primitive_desc linear_backward_data_pd(int64_t n, int64_t in, int64_t out);
+dnnl::matmul::primitive_desc linear_backward_data_pd(int64_t n, int64_t in, int64_t out, dt operands);
 // Backward-weights dw = dyᵀ·x: dyᵀ is a strided view of dy.
-dnnl::matmul::primitive_desc linear_backward_weights_pd(int64_t n, int64_t in, int64_t out);
+dnnl::matmul::primitive_desc linear_backward_weights_pd(int64_t n, int64_t in, int64_t out, dt operands);
+
+// "bf16 " for bf16 operands, "" for f32: the prefix of a primitive's type in labels and keys.
+std::string operands_label(dt operands);
 
 }  // namespace lpt::onednn

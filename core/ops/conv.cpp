@@ -1,6 +1,7 @@
 #include "core/ops/conv.h"
 
 #include <optional>
+#include <unordered_map>
 
 #include "core/onednn/conv_pd.h"
 #include "core/ops/linear.h"
@@ -48,9 +49,9 @@ bool nhwc_order(const Shape& shape, const Shape& strides) {
 // The tensor itself when its memory is in nhwc order, otherwise a channels-last copy.
 Tensor as_nhwc(const Tensor& t) { return nhwc_order(t.shape(), t.strides()) ? t : t.to(MemoryFormat::channels_last); }
 
-dnnl::memory mem(const dnnl::memory::desc& md, const Tensor& t) {
-  return dnnl::memory(md, onednn::engine(), t.data<float>());
-}
+dnnl::memory mem(const dnnl::memory::desc& md, const Tensor& t) { return dnnl::memory(md, onednn::engine(), t.raw_data()); }
+
+onednn::dt operand_type(bool bf16) { return bf16 ? onednn::dt::bf16 : onednn::dt::f32; }
 
 // A primitive's weights layout beside the user's OIHW one. When they differ, a buffer in the
 // primitive's layout (kept across calls: each state is used by one thread at a time) and the
@@ -85,82 +86,124 @@ struct WeightsLayout {
   }
 };
 
-// Everything oneDNN needs for one conv shape, parameters and set of wanted gradients.
-struct ConvPrimitives {
-  dnnl::convolution_forward::primitive_desc fwd_pd;
-  dnnl::convolution_forward fwd;
-  WeightsLayout fwd_weights;
-  // Present when the input needs a gradient.
-  std::optional<dnnl::convolution_backward_data::primitive_desc> bwd_data_pd;
-  std::optional<dnnl::convolution_backward_data> bwd_data;
-  std::optional<WeightsLayout> bwd_data_weights;
-  // Present when the weights need a gradient; includes the bias gradient when that is wanted too.
-  std::optional<dnnl::convolution_backward_weights::primitive_desc> bwd_weights_pd;
-  std::optional<dnnl::convolution_backward_weights> bwd_weights;
-  std::optional<WeightsLayout> diff_weights;
-
-  ConvPrimitives(const Shape& x, const Shape& w, bool bias, const Conv2dParams& p, bool need_dx, bool need_dw,
-                 bool need_db)
-      : fwd_pd(onednn::conv_forward_pd(x, w, bias, p)),
-        fwd(fwd_pd),
-        fwd_weights(onednn::conv_user_weights_desc(w, p.groups), fwd_pd.weights_desc(), true,
-                    "conv2d fwd weights " + onednn::conv_label(x, w, bias, p)) {
-    const dnnl::memory::desc user_w = onednn::conv_user_weights_desc(w, p.groups);
-    if (need_dx) {
-      bwd_data_pd = onednn::conv_backward_data_pd(x, w, p, fwd_pd);
-      bwd_data.emplace(*bwd_data_pd);
-      bwd_data_weights.emplace(user_w, bwd_data_pd->weights_desc(), true,
-                               "conv2d bwd-data weights " + onednn::conv_label(x, w, false, p));
-    }
-    if (need_dw) {
-      bwd_weights_pd = onednn::conv_backward_weights_pd(x, w, need_db, p, fwd_pd);
-      bwd_weights.emplace(*bwd_weights_pd);
-      diff_weights.emplace(user_w, bwd_weights_pd->diff_weights_desc(), false,
-                           "conv2d bwd-weights diff_weights " + onednn::conv_label(x, w, need_db, p));
-    }
+// One conv shape and parameters, as the three directions' cache keys and descriptors need it.
+struct ConvShape {
+  Shape x, w;
+  bool bias;
+  Conv2dParams p;
+  std::string label(const char* direction, bool bf16, bool with_bias) const {
+    return std::string("conv2d ") + direction + " " + onednn::operands_label(operand_type(bf16)) +
+           onednn::conv_label(x, w, with_bias, p);
   }
 };
 
+// The primitives of one direction, for f32 or bf16 operands, each created once and cached.
+struct ConvForward {
+  dnnl::convolution_forward::primitive_desc pd;
+  dnnl::convolution_forward prim;
+  WeightsLayout weights;
+  std::string impl;
+  ConvForward(const ConvShape& c, bool bf16)
+      : pd(onednn::conv_forward_pd(c.x, c.w, c.bias, c.p, operand_type(bf16))),
+        prim(pd),
+        weights(onednn::conv_user_weights_desc(c.w, c.p.groups, operand_type(bf16)), pd.weights_desc(), true,
+                c.label("fwd weights", bf16, c.bias)),
+        impl(onednn::impl_name(pd)) {}
+};
+
+struct ConvBackwardData {
+  dnnl::convolution_backward_data::primitive_desc pd;
+  dnnl::convolution_backward_data prim;
+  WeightsLayout weights;
+  std::string impl;
+  ConvBackwardData(const ConvShape& c, bool bf16)
+      : pd(onednn::conv_backward_data_pd(c.x, c.w, c.p, operand_type(bf16))),
+        prim(pd),
+        weights(onednn::conv_user_weights_desc(c.w, c.p.groups, operand_type(bf16)), pd.weights_desc(), true,
+                c.label("bwd-data weights", bf16, false)),
+        impl(onednn::impl_name(pd)) {}
+};
+
+// With the bias gradient when `with_bias` is set.
+struct ConvBackwardWeights {
+  dnnl::convolution_backward_weights::primitive_desc pd;
+  dnnl::convolution_backward_weights prim;
+  WeightsLayout diff_weights;
+  std::string impl;
+  ConvBackwardWeights(const ConvShape& c, bool with_bias, bool bf16)
+      : pd(onednn::conv_backward_weights_pd(c.x, c.w, with_bias, c.p, operand_type(bf16))),
+        prim(pd),
+        diff_weights(onednn::conv_user_weights_desc(c.w, c.p.groups), pd.diff_weights_desc(), false,
+                     c.label("bwd-weights diff_weights", bf16, with_bias)),
+        impl(onednn::impl_name(pd)) {}
+};
+
 // y = conv(x, w) + b. x in nhwc order; w OIHW; b may be undefined.
-Tensor conv_forward(ConvPrimitives& st, const Tensor& x, const Tensor& w, const Tensor& b, const Shape& y_shape) {
+Tensor conv_forward(const ConvShape& c, const GemmLanes* lanes, GemmOperand& x, GemmOperand& w, const Tensor& b,
+                    const Shape& y_shape) {
   Tensor y = Tensor::empty(y_shape, DType::f32, MemoryFormat::channels_last);
-  std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, mem(st.fwd_pd.src_desc(), x)},
-                                             {DNNL_ARG_WEIGHTS, st.fwd_weights.input(w)},
-                                             {DNNL_ARG_DST, mem(st.fwd_pd.dst_desc(), y)}};
-  if (b.defined()) args[DNNL_ARG_BIAS] = onednn::wrap(b);
-  st.fwd.execute(onednn::stream(), args);
+  run_gemm(
+      lanes, Gemm::forward, x, w,
+      [&](bool bf16) {
+        return onednn::PrimitiveCache::get<ConvForward>(c.label("fwd", bf16, c.bias),
+                                                         [&] { return ConvForward(c, bf16); });
+      },
+      [&](ConvForward& st, const Tensor& xv, const Tensor& wv) {
+        std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, mem(st.pd.src_desc(), xv)},
+                                                   {DNNL_ARG_WEIGHTS, st.weights.input(wv)},
+                                                   {DNNL_ARG_DST, mem(st.pd.dst_desc(), y)}};
+        if (b.defined()) args[DNNL_ARG_BIAS] = onednn::wrap(b);
+        st.prim.execute(onednn::stream(), args);
+      });
   return y;
 }
 
 // dx = dy ⊛ wᵀ, returned with the given strides (x's layout).
-Tensor conv_backward_data(ConvPrimitives& st, const Tensor& dy, const Tensor& w, const Shape& x_shape,
+Tensor conv_backward_data(const ConvShape& c, const GemmLanes* lanes, GemmOperand& dy, GemmOperand& w,
                           const Shape& dx_strides) {
-  const bool direct = nhwc_order(x_shape, dx_strides);
-  Tensor dx = direct ? Tensor::empty_strided(x_shape, dx_strides)
-                     : Tensor::empty(x_shape, DType::f32, MemoryFormat::channels_last);
-  st.bwd_data->execute(onednn::stream(), {{DNNL_ARG_DIFF_DST, mem(st.bwd_data_pd->diff_dst_desc(), dy)},
-                                          {DNNL_ARG_WEIGHTS, st.bwd_data_weights->input(w)},
-                                          {DNNL_ARG_DIFF_SRC, mem(st.bwd_data_pd->diff_src_desc(), dx)}});
+  const bool direct = nhwc_order(c.x, dx_strides);
+  Tensor dx = direct ? Tensor::empty_strided(c.x, dx_strides) : Tensor::empty(c.x, DType::f32, MemoryFormat::channels_last);
+  run_gemm(
+      lanes, Gemm::backward_data, dy, w,
+      [&](bool bf16) {
+        return onednn::PrimitiveCache::get<ConvBackwardData>(c.label("bwd-data", bf16, false),
+                                                              [&] { return ConvBackwardData(c, bf16); });
+      },
+      [&](ConvBackwardData& st, const Tensor& dyv, const Tensor& wv) {
+        st.prim.execute(onednn::stream(), {{DNNL_ARG_DIFF_DST, mem(st.pd.diff_dst_desc(), dyv)},
+                                           {DNNL_ARG_WEIGHTS, st.weights.input(wv)},
+                                           {DNNL_ARG_DIFF_SRC, mem(st.pd.diff_src_desc(), dx)}});
+      });
   if (direct) return dx;
-  Tensor in_layout = Tensor::empty_strided(x_shape, dx_strides);
+  Tensor in_layout = Tensor::empty_strided(c.x, dx_strides);
   in_layout.copy_from(dx);
   return in_layout;
 }
 
 // dw = xᵀ ⊛ dy into dw (OIHW), and db = sum of dy over N, H, W into db when it is defined.
-void conv_backward_weights(ConvPrimitives& st, const Tensor& x, const Tensor& dy, const Tensor& dw, const Tensor& db) {
-  std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, mem(st.bwd_weights_pd->src_desc(), x)},
-                                             {DNNL_ARG_DIFF_DST, mem(st.bwd_weights_pd->diff_dst_desc(), dy)},
-                                             {DNNL_ARG_DIFF_WEIGHTS, st.diff_weights->output(dw)}};
-  if (db.defined()) args[DNNL_ARG_DIFF_BIAS] = onednn::wrap(db);
-  st.bwd_weights->execute(onednn::stream(), args);
-  st.diff_weights->finish_output(dw);
+void conv_backward_weights(const ConvShape& c, const GemmLanes* lanes, GemmOperand& x, GemmOperand& dy,
+                           const Tensor& dw, const Tensor& db) {
+  const bool with_bias = db.defined();
+  run_gemm(
+      lanes, Gemm::backward_weights, x, dy,
+      [&](bool bf16) {
+        return onednn::PrimitiveCache::get<ConvBackwardWeights>(
+            c.label("bwd-weights", bf16, with_bias), [&] { return ConvBackwardWeights(c, with_bias, bf16); });
+      },
+      [&](ConvBackwardWeights& st, const Tensor& xv, const Tensor& dyv) {
+        std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, mem(st.pd.src_desc(), xv)},
+                                                   {DNNL_ARG_DIFF_DST, mem(st.pd.diff_dst_desc(), dyv)},
+                                                   {DNNL_ARG_DIFF_WEIGHTS, st.diff_weights.output(dw)}};
+        if (with_bias) args[DNNL_ARG_DIFF_BIAS] = onednn::wrap(db);
+        st.prim.execute(onednn::stream(), args);
+        st.diff_weights.finish_output(dw);
+      });
 }
 
 }  // namespace
 
 Variable conv2d(const Variable& x, const Variable& w, const Variable& bias, const Conv2dParams& p,
-                const BackwardOperands* backward) {
+                const BackwardOperands* backward, const GemmLanes* lanes) {
   const Shape x_shape = x.shape(), w_shape = w.shape();
   const Shape y_shape = conv2d_output_shape(x_shape, w_shape, p);
   const bool has_bias = bias.defined();
@@ -174,40 +217,46 @@ Variable conv2d(const Variable& x, const Variable& w, const Variable& bias, cons
   const bool need_dx = grad && x.requires_grad();
   const bool need_dw = grad && w.requires_grad();
   const bool need_db = grad && has_bias && bias.requires_grad();
-
   // With substituted backward operands the bias gradient is summed from dy apart from the GEMM.
   const bool db_in_gemm = need_dw && need_db && !backward;
-  const std::string key = "conv2d " + onednn::conv_label(x_shape, w_shape, has_bias, p) + (need_dx ? " dx" : "") +
-                          (need_dw ? " dw" : "") + (db_in_gemm ? " db" : "");
-  auto st = onednn::PrimitiveCache::get<ConvPrimitives>(
-      key, [&] { return ConvPrimitives(x_shape, w_shape, has_bias, p, need_dx, need_dw, db_in_gemm); });
+  const ConvShape c{x_shape, w_shape, has_bias, p};
 
-  const Tensor xs = as_nhwc(x.data());
-  const Tensor wc = w.data().contiguous();
-  Tensor y = conv_forward(*st, xs, wc, has_bias ? bias.data().contiguous() : Tensor(), y_shape);
+  GemmOperand xs{as_nhwc(x.data()), {}};
+  GemmOperand wc{w.data().contiguous(), {}};
+  Tensor y = conv_forward(c, lanes, xs, wc, has_bias ? bias.data().contiguous() : Tensor(), y_shape);
 
   std::vector<Variable> inputs{x, w};
   if (has_bias) inputs.push_back(bias);
   // dx goes back in x's layout: its strides when dense, contiguous otherwise (as empty_like).
   const Shape dx_strides = x.data().is_dense() ? x.data().strides() : contiguous_strides(x_shape);
-  // Only what backward reads is captured: x for the weight gradient, w for the input gradient.
+  // Only what backward reads is kept, in the type its GEMM reads: x for the weight gradient, w for
+  // the input gradient (a bf16 copy made for the forward GEMM is reused).
   BackwardOperands ops = backward ? *backward : BackwardOperands{};
-  const Tensor saved_x = !need_dw ? Tensor() : ops.x_for_weights.defined() ? as_nhwc(ops.x_for_weights) : xs;
-  const Tensor saved_w = !need_dx ? Tensor() : ops.w_for_data.defined() ? ops.w_for_data.contiguous() : wc;
+  GemmOperand saved_x, saved_w;
+  if (need_dw) {
+    saved_x = ops.x_for_weights.defined() ? GemmOperand{as_nhwc(ops.x_for_weights), {}} : xs;
+    saved_x.keep(lanes && lanes->bf16[int(Gemm::backward_weights)]);
+  }
+  if (need_dx) {
+    saved_w = ops.w_for_data.defined() ? GemmOperand{ops.w_for_data.contiguous(), {}} : wc;
+    saved_w.keep(lanes && lanes->bf16[int(Gemm::backward_data)]);
+  }
+  const std::optional<GemmLanes> lanes_copy = lanes ? std::optional<GemmLanes>(*lanes) : std::nullopt;
   return make_result(
       y, "conv2d", std::move(inputs),
-      [st, saved_x, saved_w, dx_strides, need_dx, need_dw, need_db, db_in_gemm, ops = std::move(ops)](
-          std::vector<Variable>& in, const Tensor& dout) {
+      [c, saved_x, saved_w, dx_strides, need_dx, need_dw, need_db, db_in_gemm, lanes_copy, ops = std::move(ops)](
+          std::vector<Variable>& in, const Tensor& dout) mutable {
+        const GemmLanes* l = lanes_copy ? &*lanes_copy : nullptr;
         const Tensor dy = as_nhwc(dout);
         if (need_dx) {
-          const Tensor g = ops.dy_for_data ? as_nhwc(ops.dy_for_data(dy)) : dy;
-          in[0].accumulate_grad(conv_backward_data(*st, g, saved_w, in[0].shape(), dx_strides));
+          GemmOperand g{ops.dy_for_data ? as_nhwc(ops.dy_for_data(dy)) : dy, {}};
+          in[0].accumulate_grad(conv_backward_data(c, l, g, saved_w, dx_strides));
         }
         const Tensor db = need_db ? Tensor::empty({in[2].shape()[0]}) : Tensor();
         if (need_dw) {
-          const Tensor g = ops.dy_for_weights ? as_nhwc(ops.dy_for_weights(dy)) : dy;
+          GemmOperand g{ops.dy_for_weights ? as_nhwc(ops.dy_for_weights(dy)) : dy, {}};
           const Tensor dw = Tensor::empty(in[1].shape());
-          conv_backward_weights(*st, saved_x, g, dw, db_in_gemm ? db : Tensor());
+          conv_backward_weights(c, l, saved_x, g, dw, db_in_gemm ? db : Tensor());
           in[1].accumulate_grad(dw);
         }
         if (need_db && !db_in_gemm)  // the bias gradient alone is a sum over N, H, W

@@ -3,6 +3,7 @@
 // once per shape and parameters and reused. Activations are channels-last; weights are OIHW.
 #include "core/autograd.h"
 #include "core/ops/backward_operands.h"
+#include "core/ops/gemm_lanes.h"
 
 namespace lpt::ops {
 
@@ -20,7 +21,9 @@ Shape conv2d_output_shape(const Shape& x, const Shape& w, const Conv2dParams& p)
 // Returns channels-last [N, C_out, H_out, W_out]. Gradients: dx in x's layout, dw OIHW, db [C_out];
 // only those whose inputs require a gradient are computed. With `backward`, the backward GEMMs take
 // its operands; the bias gradient is then summed from the incoming dy itself (it is no GEMM).
+// With `lanes`, the GEMMs it marks run in bf16 (their operands must be bf16-exact) and every call
+// is recorded there.
 Variable conv2d(const Variable& x, const Variable& w, const Variable& bias, const Conv2dParams& p,
-                const BackwardOperands* backward = nullptr);
+                const BackwardOperands* backward = nullptr, const GemmLanes* lanes = nullptr);
 
 }  // namespace lpt::ops

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <optional>
+#include <unordered_map>
 #include <vector>
 
 #include "core/onednn/conv_pd.h"
@@ -33,64 +34,86 @@ void bias_backward(float* db, const float* dy, int64_t rows, int64_t cols) {
 
 namespace {
 
-// The matmul primitives for one linear shape and set of wanted gradients.
-struct LinearPrimitives {
-  dnnl::matmul::primitive_desc fwd_pd;
-  dnnl::matmul fwd;
-  std::optional<dnnl::matmul::primitive_desc> bwd_data_pd;  // present when x needs a gradient
-  std::optional<dnnl::matmul> bwd_data;
-  std::optional<dnnl::matmul::primitive_desc> bwd_weights_pd;  // present when w needs a gradient
-  std::optional<dnnl::matmul> bwd_weights;
+onednn::dt operand_type(bool bf16) { return bf16 ? onednn::dt::bf16 : onednn::dt::f32; }
 
-  LinearPrimitives(int64_t n, int64_t in, int64_t out, bool bias, bool need_dx, bool need_dw)
-      : fwd_pd(onednn::linear_forward_pd(n, in, out, bias)), fwd(fwd_pd) {
-    if (need_dx) {
-      bwd_data_pd = onednn::linear_backward_data_pd(n, in, out);
-      bwd_data.emplace(*bwd_data_pd);
-    }
-    if (need_dw) {
-      bwd_weights_pd = onednn::linear_backward_weights_pd(n, in, out);
-      bwd_weights.emplace(*bwd_weights_pd);
-    }
+dnnl::memory mem(const dnnl::memory::desc& md, const Tensor& t) { return dnnl::memory(md, onednn::engine(), t.raw_data()); }
+
+// One matmul direction for f32 or bf16 operands, created once per shape and cached.
+struct Matmul {
+  dnnl::matmul::primitive_desc pd;
+  dnnl::matmul prim;
+  std::string impl;
+  explicit Matmul(dnnl::matmul::primitive_desc p) : pd(std::move(p)), prim(pd), impl(onednn::impl_name(pd)) {}
+};
+
+struct LinearShape {
+  int64_t n, in, out;
+  bool bias;
+  // The cached primitives of one direction ("fwd", "bwd-data", "bwd-weights").
+  template <class Make>
+  std::shared_ptr<Matmul> get(const char* direction, bool bf16, Make&& make) const {
+    const std::string key = std::string("linear ") + direction + " " + onednn::operands_label(operand_type(bf16)) +
+                            std::to_string(n) + "x" + std::to_string(in) + "->" + std::to_string(out) +
+                            (bias ? " bias" : "");
+    return onednn::PrimitiveCache::get<Matmul>(key, [&] { return Matmul(make(operand_type(bf16))); });
   }
 };
 
-dnnl::memory mem(const dnnl::memory::desc& md, const Tensor& t) {
-  return dnnl::memory(md, onednn::engine(), t.data<float>());
-}
-
 // y = x·wᵀ + b (b may be undefined).
-Tensor linear_forward(LinearPrimitives& st, const Tensor& x, const Tensor& w, const Tensor& b) {
-  Tensor y = Tensor::empty({x.size(0), w.size(0)});
-  std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, mem(st.fwd_pd.src_desc(), x)},
-                                             {DNNL_ARG_WEIGHTS, mem(st.fwd_pd.weights_desc(), w)},
-                                             {DNNL_ARG_DST, mem(st.fwd_pd.dst_desc(), y)}};
-  if (b.defined()) args[DNNL_ARG_BIAS] = mem(st.fwd_pd.bias_desc(), b);
-  st.fwd.execute(onednn::stream(), args);
+Tensor linear_forward(const LinearShape& s, const GemmLanes* lanes, GemmOperand& x, GemmOperand& w, const Tensor& b) {
+  Tensor y = Tensor::empty({s.n, s.out});
+  run_gemm(
+      lanes, Gemm::forward, x, w,
+      [&](bool bf16) {
+        return s.get("fwd", bf16, [&](onednn::dt t) { return onednn::linear_forward_pd(s.n, s.in, s.out, s.bias, t); });
+      },
+      [&](Matmul& st, const Tensor& xv, const Tensor& wv) {
+        std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, mem(st.pd.src_desc(), xv)},
+                                                   {DNNL_ARG_WEIGHTS, mem(st.pd.weights_desc(), wv)},
+                                                   {DNNL_ARG_DST, mem(st.pd.dst_desc(), y)}};
+        if (b.defined()) args[DNNL_ARG_BIAS] = mem(st.pd.bias_desc(), b);
+        st.prim.execute(onednn::stream(), args);
+      });
   return y;
 }
 
 // dx = dy·w.
-Tensor linear_backward_data(LinearPrimitives& st, const Tensor& dy, const Tensor& w) {
-  Tensor dx = Tensor::empty({dy.size(0), w.size(1)});
-  st.bwd_data->execute(onednn::stream(), {{DNNL_ARG_SRC, mem(st.bwd_data_pd->src_desc(), dy)},
-                                          {DNNL_ARG_WEIGHTS, mem(st.bwd_data_pd->weights_desc(), w)},
-                                          {DNNL_ARG_DST, mem(st.bwd_data_pd->dst_desc(), dx)}});
+Tensor linear_backward_data(const LinearShape& s, const GemmLanes* lanes, GemmOperand& dy, GemmOperand& w) {
+  Tensor dx = Tensor::empty({s.n, s.in});
+  run_gemm(
+      lanes, Gemm::backward_data, dy, w,
+      [&](bool bf16) {
+        return s.get("bwd-data", bf16, [&](onednn::dt t) { return onednn::linear_backward_data_pd(s.n, s.in, s.out, t); });
+      },
+      [&](Matmul& st, const Tensor& dyv, const Tensor& wv) {
+        st.prim.execute(onednn::stream(), {{DNNL_ARG_SRC, mem(st.pd.src_desc(), dyv)},
+                                           {DNNL_ARG_WEIGHTS, mem(st.pd.weights_desc(), wv)},
+                                           {DNNL_ARG_DST, mem(st.pd.dst_desc(), dx)}});
+      });
   return dx;
 }
 
 // dw = dyᵀ·x.
-Tensor linear_backward_weights(LinearPrimitives& st, const Tensor& dy, const Tensor& x) {
-  Tensor dw = Tensor::empty({dy.size(1), x.size(1)});
-  st.bwd_weights->execute(onednn::stream(), {{DNNL_ARG_SRC, mem(st.bwd_weights_pd->src_desc(), dy)},
-                                             {DNNL_ARG_WEIGHTS, mem(st.bwd_weights_pd->weights_desc(), x)},
-                                             {DNNL_ARG_DST, mem(st.bwd_weights_pd->dst_desc(), dw)}});
+Tensor linear_backward_weights(const LinearShape& s, const GemmLanes* lanes, GemmOperand& x, GemmOperand& dy) {
+  Tensor dw = Tensor::empty({s.out, s.in});
+  run_gemm(
+      lanes, Gemm::backward_weights, x, dy,
+      [&](bool bf16) {
+        return s.get("bwd-weights", bf16,
+                     [&](onednn::dt t) { return onednn::linear_backward_weights_pd(s.n, s.in, s.out, t); });
+      },
+      [&](Matmul& st, const Tensor& xv, const Tensor& dyv) {
+        st.prim.execute(onednn::stream(), {{DNNL_ARG_SRC, mem(st.pd.src_desc(), dyv)},
+                                           {DNNL_ARG_WEIGHTS, mem(st.pd.weights_desc(), xv)},
+                                           {DNNL_ARG_DST, mem(st.pd.dst_desc(), dw)}});
+      });
   return dw;
 }
 
 }  // namespace
 
-Variable linear(const Variable& x, const Variable& w, const Variable& bias, const BackwardOperands* backward) {
+Variable linear(const Variable& x, const Variable& w, const Variable& bias, const BackwardOperands* backward,
+                const GemmLanes* lanes) {
   const Shape& xs = x.shape();
   const Shape& ws = w.shape();
   LPT_CHECK(xs.size() == 2, "linear: input ", shape_str(xs), " must be 2-D [N, in_features]");
@@ -111,33 +134,41 @@ Variable linear(const Variable& x, const Variable& w, const Variable& bias, cons
   const bool need_dx = grad && x.requires_grad();
   const bool need_dw = grad && w.requires_grad();
   const bool need_db = grad && has_bias && bias.requires_grad();
+  const LinearShape s{n, in, out, has_bias};
 
-  const std::string key = "linear " + std::to_string(n) + "x" + std::to_string(in) + "->" + std::to_string(out) +
-                          (has_bias ? " bias" : "") + (need_dx ? " dx" : "") + (need_dw ? " dw" : "");
-  auto st = onednn::PrimitiveCache::get<LinearPrimitives>(
-      key, [&] { return LinearPrimitives(n, in, out, has_bias, need_dx, need_dw); });
-
-  const Tensor xc = x.data().contiguous();
-  const Tensor wc = w.data().contiguous();
-  Tensor y = linear_forward(*st, xc, wc, has_bias ? bias.data().contiguous() : Tensor());
+  GemmOperand xc{x.data().contiguous(), {}};
+  GemmOperand wc{w.data().contiguous(), {}};
+  Tensor y = linear_forward(s, lanes, xc, wc, has_bias ? bias.data().contiguous() : Tensor());
 
   std::vector<Variable> inputs{x, w};
   if (has_bias) inputs.push_back(bias);
-  // Only what backward reads is captured: x for the weight gradient, w for the input gradient.
+  // Only what backward reads is kept, in the type its GEMM reads: x for the weight gradient, w for
+  // the input gradient.
   BackwardOperands ops = backward ? *backward : BackwardOperands{};
-  const Tensor saved_x = !need_dw ? Tensor() : ops.x_for_weights.defined() ? ops.x_for_weights.contiguous() : xc;
-  const Tensor saved_w = !need_dx ? Tensor() : ops.w_for_data.defined() ? ops.w_for_data.contiguous() : wc;
+  GemmOperand saved_x, saved_w;
+  if (need_dw) {
+    saved_x = ops.x_for_weights.defined() ? GemmOperand{ops.x_for_weights.contiguous(), {}} : xc;
+    saved_x.keep(lanes && lanes->bf16[int(Gemm::backward_weights)]);
+  }
+  if (need_dx) {
+    saved_w = ops.w_for_data.defined() ? GemmOperand{ops.w_for_data.contiguous(), {}} : wc;
+    saved_w.keep(lanes && lanes->bf16[int(Gemm::backward_data)]);
+  }
+  const std::optional<GemmLanes> lanes_copy = lanes ? std::optional<GemmLanes>(*lanes) : std::nullopt;
   return make_result(
       y, "linear", std::move(inputs),
-      [st, saved_x, saved_w, need_dx, need_dw, need_db, ops = std::move(ops)](std::vector<Variable>& in,
-                                                                               const Tensor& dout) {
+      [s, saved_x, saved_w, need_dx, need_dw, need_db, lanes_copy, ops = std::move(ops)](
+          std::vector<Variable>& in, const Tensor& dout) mutable {
+        const GemmLanes* l = lanes_copy ? &*lanes_copy : nullptr;
         const Tensor dy = dout.contiguous();
-        if (need_dx)
-          in[0].accumulate_grad(
-              linear_backward_data(*st, ops.dy_for_data ? ops.dy_for_data(dy).contiguous() : dy, saved_w));
-        if (need_dw)
-          in[1].accumulate_grad(
-              linear_backward_weights(*st, ops.dy_for_weights ? ops.dy_for_weights(dy).contiguous() : dy, saved_x));
+        if (need_dx) {
+          GemmOperand g{ops.dy_for_data ? ops.dy_for_data(dy).contiguous() : dy, {}};
+          in[0].accumulate_grad(linear_backward_data(s, l, g, saved_w));
+        }
+        if (need_dw) {
+          GemmOperand g{ops.dy_for_weights ? ops.dy_for_weights(dy).contiguous() : dy, {}};
+          in[1].accumulate_grad(linear_backward_weights(s, l, saved_x, g));
+        }
         if (need_db) {
           Tensor db = Tensor::empty({dy.size(1)});
           bias_backward(db.data<float>(), dy.data<float>(), dy.size(0), dy.size(1));

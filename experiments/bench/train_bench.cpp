@@ -56,7 +56,9 @@ struct Variant {
   const char* config_overrides;
 };
 
-// The quantized rows use the formats of the shipped recipes (experiments/configs/resnet20_*.json).
+// The quantized rows use the formats of the shipped recipes (experiments/configs/resnet20_*.json),
+// with the default execution (auto: the bf16 lane where the CPU has it, SPEC §9); the *_emulated
+// rows run the same formats with every GEMM in fp32 on fake-quantized values.
 #define LPT_INT4_PV R"({"type":"int","bits":4,"granularity":"vector","vector_size":16,"scale_bits":4})"
 #define LPT_HBFP4 R"({"type":"hbfp","mantissa_bits":3,"block_size":64})"
 #define LPT_LNS8 R"({"type":"lns","bits":8,"gamma":8})"
@@ -70,14 +72,23 @@ constexpr Variant kVariants[] = {
      R"("activations":{"type":"int","bits":4,"clipping":"octav"},"weight_estimator":"mad","activation_estimator":"pwl"}})"},
     {"resnet20_hbfp4", "resnet20", 1.0,
      R"({"quantization":{"weights":)" LPT_HBFP4 R"(,"activations":)" LPT_HBFP4 R"(,"errors":)" LPT_HBFP4 "}}"},
+    {"resnet20_hbfp4_emulated", "resnet20", 1.0,
+     R"({"quantization":{"weights":)" LPT_HBFP4 R"(,"activations":)" LPT_HBFP4 R"(,"errors":)" LPT_HBFP4
+     R"(,"execution":"emulated"}})"},
     {"resnet20_lns_madam", "resnet20", 1.0,
      R"({"quantization":{"weights":)" LPT_LNS8 R"(,"activations":)" LPT_LNS8 R"(,"errors":)" LPT_LNS8
      R"(,"weight_gradients":)" LPT_LNS8 R"(},"optimizer":{"name":"lns-madam","lr":0.0078125,"weight_decay":0}})"},
     {"resnet20_mxint8", "resnet20", 1.0,
      R"({"quantization":{"weights":)" LPT_MX("int8") R"(,"activations":)" LPT_MX("int8") R"(,"errors":)" LPT_MX("int8") "}}"},
+    {"resnet20_mxint8_emulated", "resnet20", 1.0,
+     R"({"quantization":{"weights":)" LPT_MX("int8") R"(,"activations":)" LPT_MX("int8") R"(,"errors":)" LPT_MX("int8")
+     R"(,"execution":"emulated"}})"},
     {"resnet20_mxfp4", "resnet20", 1.0,
      R"({"quantization":{"weights":)" LPT_MX("fp4_e2m1") R"(,"activations":)" LPT_MX("fp4_e2m1") R"(,"errors":)"
      LPT_MX("fp4_e2m1") "}}"},
+    {"resnet20_mxfp4_emulated", "resnet20", 1.0,
+     R"({"quantization":{"weights":)" LPT_MX("fp4_e2m1") R"(,"activations":)" LPT_MX("fp4_e2m1") R"(,"errors":)"
+     LPT_MX("fp4_e2m1") R"(,"execution":"emulated"}})"},
     {"mobilenet_v2_w0.5", "mobilenet_v2", 0.5, "{}"},
 };
 #undef LPT_INT4_PV

@@ -8,6 +8,15 @@
 
 namespace lpt {
 
+const char* execution_name(Execution e) {
+  switch (e) {
+    case Execution::automatic: return "auto";
+    case Execution::emulated: return "emulated";
+    case Execution::native: return "native";
+  }
+  return "?";
+}
+
 const char* estimator_name(Estimator e) {
   switch (e) {
     case Estimator::ste: return "ste";

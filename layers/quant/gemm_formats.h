@@ -14,6 +14,12 @@ namespace lpt {
 enum class Estimator { ste, pwl, mad };
 const char* estimator_name(Estimator e);
 
+// Where a layer's GEMMs run (SPEC §9): emulated in fp32 on fake-quantized values; native, in bf16
+// where both operands are bf16-exact (a config error where a GEMM cannot); automatic: native
+// wherever a GEMM can, emulated elsewhere.
+enum class Execution { automatic, emulated, native };
+const char* execution_name(Execution e);  // "auto", "emulated", "native"
+
 struct GemmFormats {
   std::shared_ptr<const formats::Format> weights, activations, errors, weight_gradients;
   Estimator weight_estimator = Estimator::ste;
@@ -21,6 +27,7 @@ struct GemmFormats {
   // Backward GEMMs re-quantize x and w from fp32 along their own reduction axes (hardware
   // semantics) instead of reusing the forward-quantized operands (QAT semantics, the default).
   bool requantize_backward = false;
+  Execution execution = Execution::automatic;
 
   bool any() const { return weights || activations || errors || weight_gradients; }
 };

@@ -36,7 +36,9 @@ GemmQuantizer::GemmQuantizer(std::string layer, bool input_nonnegative)
       errors_weights_(layer_ + ".errors.weights", false, true),
       weight_gradients_(layer_ + ".weight_gradients", false, false),
       weights_data_(layer_ + ".weights.data", false, false),
-      activations_weights_(layer_ + ".activations.weights", input_nonnegative, true) {}
+      activations_weights_(layer_ + ".activations.weights", input_nonnegative, true) {
+  lanes_.runs = std::make_shared<ops::GemmRuns>();
+}
 
 std::vector<RoleQuantizer*> GemmQuantizer::roles() {
   return {&weights_,          &activations_,  &errors_data_,         &errors_weights_,
@@ -52,6 +54,53 @@ void GemmQuantizer::set_formats(const GemmFormats& f) {
   weight_gradients_.set_format(f.weight_gradients);
   weights_data_.set_format(f.requantize_backward ? f.weights : nullptr);
   activations_weights_.set_format(f.requantize_backward ? f.activations : nullptr);
+  plan_lanes();
+}
+
+std::array<std::pair<const RoleQuantizer*, const RoleQuantizer*>, ops::kGemms> GemmQuantizer::gemm_operands() const {
+  return {{{&activations_, &weights_},
+           {&errors_data_, weights_data_ ? &weights_data_ : &weights_},
+           {activations_weights_ ? &activations_weights_ : &activations_, &errors_weights_}}};
+}
+
+void GemmQuantizer::plan_lanes() {
+  const auto operands = gemm_operands();
+  const std::string no_bf16 = ops::why_no_bf16_gemms();
+  for (int g = 0; g < ops::kGemms; ++g) {
+    // Why this GEMM cannot run in bf16; empty when it can.
+    std::string why;
+    for (const RoleQuantizer* r : {operands[size_t(g)].first, operands[size_t(g)].second}) {
+      const std::string role = role_of(*r, layer_);
+      if (!*r) why = "its " + role + " operand is fp32";
+      else if (r->format()->exact_type() != DType::bf16)
+        why = "its " + role + " format " + r->format()->name() + " is not exact in bf16 (SPEC §9)";
+      if (!why.empty()) break;
+    }
+    if (why.empty()) why = no_bf16;
+    LPT_CHECK(formats_.execution != Execution::native || why.empty(), "layer '", layer_, "': execution \"native\": the ",
+              ops::gemm_name(ops::Gemm(g)), " GEMM cannot run natively: ", why);
+    lanes_.bf16[size_t(g)] = formats_.execution != Execution::emulated && why.empty();
+  }
+  lanes_.required = formats_.execution == Execution::native;
+  lanes_.owner = layer_;
+}
+
+nlohmann::json GemmQuantizer::gemm_runs(bool counts, bool bf16_only) const {
+  nlohmann::json out = nlohmann::json::object();
+  for (int g = 0; g < ops::kGemms; ++g) {
+    const ops::GemmRun& r = (*lanes_.runs)[size_t(g)];
+    if (r.impl.empty() || (bf16_only && !lanes_.bf16[size_t(g)])) continue;  // never called, or not asked
+    nlohmann::json j{{"lane", r.bf16 ? "bf16" : "fp32"}, {"impl", r.impl}};
+    if (!r.no_kernel.empty()) j["bf16_reference_kernel"] = r.no_kernel;
+    if (counts)
+      j.update({{"bf16_calls", r.bf16_calls}, {"fp32_calls", r.fp32_calls}, {"below_normal_calls", r.below_normal_calls}});
+    out[ops::gemm_name(ops::Gemm(g))] = std::move(j);
+  }
+  return out;
+}
+
+void GemmQuantizer::reset_gemm_counts() {
+  for (ops::GemmRun& r : *lanes_.runs) r.bf16_calls = r.fp32_calls = r.below_normal_calls = 0;
 }
 
 ClipMode GemmQuantizer::mode(bool training) const {
@@ -63,7 +112,7 @@ GemmQuantizer::Operands GemmQuantizer::prepare(const Variable& x, const Variable
   const ClipMode m = mode(training);
   const uint64_t seed = seed_, step = step_;
   const bool collect = collect_;
-  Operands out{x, w, {}};
+  Operands out{x, w, {}, lanes_};
   const Tensor xs = g.is_linear ? x.data().contiguous()
                     : x.data().is_channels_last() ? x.data()
                                                   : x.data().to(MemoryFormat::channels_last);

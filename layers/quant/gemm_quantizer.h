@@ -2,6 +2,7 @@
 // The quantizers of one conv or linear layer: a RoleQuantizer per operand of its three GEMMs
 // (SPEC §2), the forward operands wrapped in their gradient estimators, the backward GEMMs'
 // operands each blocked along its own reduction axis, and the multiply-adds counted per precision.
+#include <array>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -12,6 +13,7 @@
 
 #include "core/autograd.h"
 #include "core/ops/backward_operands.h"
+#include "core/ops/gemm_lanes.h"
 #include "layers/quant/gemm_formats.h"
 #include "layers/quant/gemm_layouts.h"
 #include "layers/quant/role_quantizer.h"
@@ -23,6 +25,8 @@ class GemmQuantizer {
   // `layer` is the layer's full name; `input_nonnegative` says its input is a ReLU/ReLU6 output.
   GemmQuantizer(std::string layer, bool input_nonnegative);
 
+  // Throws naming the layer, the GEMM and the reason when f.execution is native and a GEMM
+  // cannot run natively (an operand not bf16-exact, or no bf16 instructions on this CPU).
   void set_formats(const GemmFormats& f);
   const GemmFormats& formats() const { return formats_; }
   bool active() const { return formats_.any(); }
@@ -38,6 +42,7 @@ class GemmQuantizer {
   struct Operands {
     Variable x, w;
     ops::BackwardOperands backward;
+    ops::GemmLanes lanes;  // which GEMMs run in bf16; calls are recorded for gemm_runs()
   };
   Operands prepare(const Variable& x, const Variable& w, const GemmGeometry& g, bool training);
 
@@ -46,6 +51,16 @@ class GemmQuantizer {
   // groups on axis 0. Depthwise weights ([O, 1, KH, KW]) are encoded as [O, KH·KW] along kh·kw.
   // decode() of the result is bit for bit the weight operand prepare() gives in evaluation.
   formats::Encoded encode_weights(const Tensor& w, const GemmGeometry& g) const;
+
+  // The lanes of this layer's GEMMs as set_formats() decided them, recording calls; layers without
+  // formats (fp32 throughout) pass them too, so that every GEMM's implementation is on record.
+  const ops::GemmLanes& lanes() const { return lanes_; }
+  // Per GEMM ("forward", "backward_data", "backward_weights"): the lane and oneDNN implementation
+  // of its last call, and (with counts) the calls in bf16, in fp32, and kept in fp32 because a
+  // product could fall below 2^−126 since the last reset_gemm_counts(). `bf16_only`: only the
+  // GEMMs set to take the bf16 lane.
+  nlohmann::json gemm_runs(bool counts, bool bf16_only) const;
+  void reset_gemm_counts();
 
   // Counts one training step's three GEMMs (prepare() does so for training steps; layers without
   // formats call it themselves so that shares cover the whole model).
@@ -68,6 +83,9 @@ class GemmQuantizer {
  private:
   std::vector<RoleQuantizer*> roles();
   ClipMode mode(bool training) const;
+  // The two operand roles of each GEMM, in Gemm order.
+  std::array<std::pair<const RoleQuantizer*, const RoleQuantizer*>, ops::kGemms> gemm_operands() const;
+  void plan_lanes();
 
   std::string layer_;
   GemmFormats formats_;
@@ -78,6 +96,7 @@ class GemmQuantizer {
   uint64_t seed_ = 0, step_ = 0;
   bool calibrating_ = false, collect_ = false;
   std::map<std::string, double> macs_;
+  ops::GemmLanes lanes_;
 };
 
 }  // namespace lpt

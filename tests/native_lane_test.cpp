@@ -1,0 +1,269 @@
+// The bf16 lane (SPEC §9): per GEMM, on identical bf16-exact operands, the bf16 and fp32 results
+// differ by no more than n·2⁻²⁴·Σ|a·b| per output; calls whose products could fall below 2^−126
+// run in fp32 and are counted; layers choose the lane from their formats and the execution
+// setting; one training step of ResNet-20 and MobileNetV2 gives the emulated loss within 1e-4.
+// Tests that need bf16 dot products skip, saying why, on a CPU (or oneDNN ISA cap) without them.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "core/ops/conv.h"
+#include "core/ops/linear.h"
+#include "datasets/loader.h"
+#include "experiments/data_setup.h"
+#include "experiments/experiment_config.h"
+#include "experiments/optimizer_setup.h"
+#include "experiments/quantization_setup.h"
+#include "experiments/train_step.h"
+#include "formats/format.h"
+#include "layers/quant/gemm_quantizer.h"
+#include "tests/support/bf16_testing.h"
+#include "tests/support/gradcheck.h"
+#include "tests/support/test_helpers.h"
+
+namespace lpt {
+namespace {
+
+#define SKIP_WITHOUT_BF16()                                  \
+  do {                                                       \
+    const std::string why = ops::why_no_bf16_gemms();        \
+    if (!why.empty()) GTEST_SKIP() << why;                   \
+  } while (0)
+
+ops::GemmLanes all_bf16() {
+  ops::GemmLanes l;
+  l.bf16 = {true, true, true};
+  l.runs = std::make_shared<ops::GemmRuns>();
+  return l;
+}
+
+Tensor abs_of(const Tensor& t) {
+  Tensor out = t.clone();
+  float* v = out.data<float>();
+  for (int64_t i = 0; i < out.numel(); ++i) v[i] = std::fabs(v[i]);
+  return out;
+}
+
+// bf16-exact values spread over 2^−20 .. 2^3 in magnitude, both signs.
+Tensor wide_range(const Shape& s, uint64_t seed, MemoryFormat mf = MemoryFormat::contiguous) {
+  Tensor mant = testing::random_tensor(s, seed, 1.0f, 2.0f, mf), expo = testing::random_tensor(s, seed + 7, -20, 3, mf);
+  float* m = mant.data<float>();
+  const float* e = expo.data<float>();
+  for (int64_t i = 0; i < mant.numel(); ++i) m[i] = std::ldexp(m[i], int(std::floor(e[i]))) * (i % 3 == 0 ? -1.f : 1.f);
+  return testing::bf16_rounded(mant);
+}
+
+// The three GEMM results of one op, run on (x, w, dy) with the given lanes: y, dx, dw.
+struct GemmResults {
+  Tensor y, dx, dw;
+};
+template <class Op>
+GemmResults run(Op op, const Tensor& x, const Tensor& w, const Tensor& dy, const ops::GemmLanes* lanes) {
+  Variable xv(x.clone(), true), wv(w.clone(), true);
+  Variable y = op(xv, wv, lanes);
+  y.backward(dy);
+  return {y.data().contiguous(), xv.grad().contiguous(), wv.grad().contiguous()};
+}
+
+// Every element of `got` is within n·2⁻²⁴·bound + n·2⁻¹²⁶ of `want` (n: the reduction length).
+void expect_within(const Tensor& got, const Tensor& want, const Tensor& abs_products, int64_t n, const char* what) {
+  const std::vector<float> g = got.to_vector(), w = want.to_vector(), b = abs_products.to_vector();
+  ASSERT_EQ(g.size(), w.size());
+  int64_t differing = 0;
+  for (size_t i = 0; i < g.size(); ++i) {
+    const double tol = double(n) * std::ldexp(double(b[i]), -24) + double(n) * std::ldexp(1.0, -126);
+    ASSERT_LE(std::fabs(double(g[i]) - double(w[i])), tol) << what << " element " << i;
+    differing += g[i] != w[i];
+  }
+  ::testing::Test::RecordProperty(std::string(what) + "_differing", std::to_string(differing));
+}
+
+struct ConvCase {
+  const char* name;
+  Shape x, w;
+  ops::Conv2dParams p;
+};
+
+void PrintTo(const ConvCase& c, std::ostream* os) { *os << c.name; }
+
+class Bf16ConvLane : public ::testing::TestWithParam<ConvCase> {};
+
+TEST_P(Bf16ConvLane, EachGemmMatchesFp32WithinTheSpecBound) {
+  SKIP_WITHOUT_BF16();
+  const ConvCase& c = GetParam();
+  const Shape ys = ops::conv2d_output_shape(c.x, c.w, c.p);
+  const Tensor x = wide_range(c.x, 1, MemoryFormat::channels_last), w = wide_range(c.w, 2);
+  const Tensor dy = wide_range(ys, 3, MemoryFormat::channels_last);
+  const auto conv = [&](const Variable& a, const Variable& b, const ops::GemmLanes* l) {
+    return ops::conv2d(a, b, Variable(), c.p, nullptr, l);
+  };
+  const ops::GemmLanes lanes = all_bf16();
+  const GemmResults native = run(conv, x, w, dy, &lanes), emulated = run(conv, x, w, dy, nullptr);
+  const GemmResults bound = run(conv, abs_of(x), abs_of(w), abs_of(dy), nullptr);
+  for (const ops::GemmRun& r : *lanes.runs) {
+    EXPECT_TRUE(r.bf16) << r.impl;
+    EXPECT_EQ(r.bf16_calls, 1);
+    EXPECT_EQ(r.below_normal_calls, 0);
+  }
+  const int64_t cin = c.w[1], cout_per_group = c.w[0] / c.p.groups, khw = c.w[2] * c.w[3];
+  expect_within(native.y, emulated.y, bound.y, cin * khw, "forward");
+  expect_within(native.dx, emulated.dx, bound.dx, cout_per_group * khw, "backward_data");
+  expect_within(native.dw, emulated.dw, bound.dw, ys[0] * ys[2] * ys[3], "backward_weights");
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Shapes, Bf16ConvLane,
+    ::testing::Values(ConvCase{"3x3", {4, 16, 10, 10}, {24, 16, 3, 3}, {.pad_h = 1, .pad_w = 1}},
+                      ConvCase{"3x3_stride2", {4, 16, 10, 10}, {32, 16, 3, 3}, {.stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1}},
+                      ConvCase{"1x1", {4, 16, 7, 7}, {64, 16, 1, 1}, {}},
+                      ConvCase{"one_input_channel", {4, 1, 12, 12}, {16, 1, 3, 3}, {.pad_h = 1, .pad_w = 1}},
+                      ConvCase{"depthwise", {4, 32, 8, 8}, {32, 1, 3, 3}, {.pad_h = 1, .pad_w = 1, .groups = 32}},
+                      ConvCase{"grouped", {4, 16, 8, 8}, {16, 4, 3, 3}, {.pad_h = 1, .pad_w = 1, .groups = 4}}),
+    [](const ::testing::TestParamInfo<ConvCase>& i) { return std::string(i.param.name); });
+
+TEST(Bf16LinearLane, EachGemmMatchesFp32WithinTheSpecBound) {
+  SKIP_WITHOUT_BF16();
+  const Tensor x = wide_range({32, 48}, 1), w = wide_range({10, 48}, 2), dy = wide_range({32, 10}, 3);
+  const auto linear = [](const Variable& a, const Variable& b, const ops::GemmLanes* l) {
+    return ops::linear(a, b, Variable(), nullptr, l);
+  };
+  const ops::GemmLanes lanes = all_bf16();
+  const GemmResults native = run(linear, x, w, dy, &lanes), emulated = run(linear, x, w, dy, nullptr);
+  const GemmResults bound = run(linear, abs_of(x), abs_of(w), abs_of(dy), nullptr);
+  for (const ops::GemmRun& r : *lanes.runs) EXPECT_TRUE(r.bf16) << r.impl;
+  expect_within(native.y, emulated.y, bound.y, 48, "forward");
+  expect_within(native.dx, emulated.dx, bound.dx, 10, "backward_data");
+  expect_within(native.dw, emulated.dw, bound.dw, 32, "backward_weights");
+}
+
+// Products below 2^−126 would be flushed by bf16 instructions: such a call runs in fp32 (the same
+// bits as the emulated lane) and is counted.
+TEST(Bf16LinearLane, CallsWhoseProductsCouldFallBelowNormalRunInFp32) {
+  SKIP_WITHOUT_BF16();
+  Tensor x = wide_range({8, 16}, 1), w = wide_range({4, 16}, 2), dy = wide_range({8, 4}, 3);
+  x.data<float>()[5] = std::ldexp(1.0f, -110);  // times w's smallest (≥ 2^−20): below 2^−126
+  const auto linear = [](const Variable& a, const Variable& b, const ops::GemmLanes* l) {
+    return ops::linear(a, b, Variable(), nullptr, l);
+  };
+  const ops::GemmLanes lanes = all_bf16();
+  const GemmResults native = run(linear, x, w, dy, &lanes), emulated = run(linear, x, w, dy, nullptr);
+  const ops::GemmRuns& r = *lanes.runs;
+  EXPECT_FALSE(r[0].bf16);  // forward: x·wᵀ
+  EXPECT_EQ(r[0].below_normal_calls, 1);
+  EXPECT_TRUE(r[1].bf16);   // backward-data: dy·w does not involve x
+  EXPECT_FALSE(r[2].bf16);  // backward-weights: dyᵀ·x
+  EXPECT_EQ(r[2].below_normal_calls, 1);
+  EXPECT_EQ(native.y.to_vector(), emulated.y.to_vector());
+  EXPECT_EQ(native.dw.to_vector(), emulated.dw.to_vector());
+}
+
+TEST(Bf16Conversion, RefusesValuesThatAreNotBf16) {
+  Tensor t = Tensor::from_vector({3}, {1.0f, 1.0f + std::ldexp(1.0f, -12), 2.0f});
+  EXPECT_NE(testing::error_of([&] { to_bf16_exact(t); }).find("not bfloat16"), std::string::npos);
+  const Bf16Copy c = to_bf16_exact(Tensor::from_vector({3}, {0.0f, -0.25f, 4.0f}));
+  EXPECT_EQ(c.min_abs, 0.25f);
+  EXPECT_EQ(bf16_to_f32(c.data).to_vector(), (std::vector<float>{0.0f, -0.25f, 4.0f}));
+}
+
+// ---- lane choice per layer --------------------------------------------------------------------
+
+std::shared_ptr<const formats::Format> fmt(const char* json) {
+  return std::make_shared<const formats::Format>(formats::Format::parse_text(json));
+}
+
+GemmFormats formats_all(const char* json, Execution e) {
+  GemmFormats f;
+  f.weights = f.activations = f.errors = fmt(json);
+  f.execution = e;
+  return f;
+}
+
+TEST(GemmLaneChoice, FormatsTheirRowCallsBf16ExactRunInBf16) {
+  SKIP_WITHOUT_BF16();
+  for (const char* json : {R"({"type":"hbfp","mantissa_bits":3,"block_size":64})", R"({"type":"mx","element":"int8"})",
+                           R"({"type":"mx","element":"fp4_e2m1"})", R"({"type":"fp8_e4m3"})",
+                           R"({"type":"fp8_e5m2","scale":"tensor","pow2_scale":true})"}) {
+    GemmQuantizer q("layer", false);
+    q.set_formats(formats_all(json, Execution::automatic));
+    EXPECT_EQ(q.lanes().bf16, (std::array<bool, 3>{true, true, true})) << json;
+  }
+}
+
+TEST(GemmLaneChoice, OtherFormatsAndFp32OperandsStayEmulated) {
+  for (const char* json : {R"({"type":"int","bits":4,"granularity":"vector","scale_bits":4})",
+                           R"({"type":"lns","bits":8,"gamma":8})", R"({"type":"fp8_e4m3","scale":"tensor"})",
+                           R"({"type":"hbfp","mantissa_bits":10,"block_size":16})"}) {
+    GemmQuantizer q("layer", false);
+    q.set_formats(formats_all(json, Execution::automatic));
+    EXPECT_EQ(q.lanes().bf16, (std::array<bool, 3>{false, false, false})) << json;
+  }
+  GemmQuantizer q("layer", false);
+  GemmFormats f = formats_all(R"({"type":"hbfp","mantissa_bits":3,"block_size":64})", Execution::automatic);
+  f.errors = nullptr;  // the backward GEMMs have an fp32 operand
+  q.set_formats(f);
+  EXPECT_FALSE(q.lanes().bf16[1]);
+  EXPECT_FALSE(q.lanes().bf16[2]);
+  f.execution = Execution::emulated;
+  f.errors = f.weights;
+  q.set_formats(f);
+  EXPECT_EQ(q.lanes().bf16, (std::array<bool, 3>{false, false, false}));
+}
+
+TEST(GemmLaneChoice, NativeWhereAGemmCannotIsAnErrorNamingLayerGemmAndReason) {
+  GemmQuantizer q("layer2.0.conv1", false);
+  const std::string e = testing::error_of(
+      [&] { q.set_formats(formats_all(R"({"type":"int","bits":4,"granularity":"channel"})", Execution::native)); });
+  EXPECT_NE(e.find("layer2.0.conv1"), std::string::npos) << e;
+  EXPECT_NE(e.find("forward GEMM cannot run natively"), std::string::npos) << e;
+  EXPECT_NE(e.find("not exact in bf16"), std::string::npos) << e;
+  GemmFormats f = formats_all(R"({"type":"hbfp","mantissa_bits":3,"block_size":64})", Execution::native);
+  f.errors = nullptr;
+  const std::string e2 = testing::error_of([&] { q.set_formats(f); });
+  if (ops::why_no_bf16_gemms().empty()) {
+    EXPECT_NE(e2.find("backward_data GEMM cannot run natively: its errors.data operand is fp32"), std::string::npos) << e2;
+  } else {
+    EXPECT_NE(e2.find("no bf16 dot products"), std::string::npos) << e2;
+  }
+}
+
+// ---- one training step per lane ---------------------------------------------------------------
+
+// Two steps from the same initial weights: the first step's loss and the loss after one update.
+std::pair<float, float> two_step_losses(const std::string& config_name, const std::string& execution) {
+  std::vector<std::string> overrides = {"data.dataset=synthetic", "data.synthetic_size=32", "data.validation_size=0",
+                                        "training.batch_size=32", "optimizer.lr=0.01", "quantization.execution=" + execution};
+  if (config_name.rfind("mobilenet", 0) == 0) overrides.push_back("model.width=0.5");
+  const json config = load_experiment(std::string(LPT_SOURCE_DIR) + "/experiments/configs/" + config_name, overrides);
+  const DataSplits data = make_data(config);
+  auto model = make_experiment_model(config, data, true);
+  apply_quantization(*model, config, 0);
+  OptimizerSet optimizers = make_optimizers(config, *model);
+  const optim::LrSchedule schedule = make_schedule(config, 10);
+  data::LoaderOptions lo;
+  lo.batch_size = 32;
+  data::Loader loader(data.train, data.eval_transforms, lo);
+  loader.start_epoch(0);
+  const auto batch = loader.next();
+  model->train();
+  const float first = train_step(*model, optimizers, schedule, batch->images, batch->labels, 0, 0, 0).loss;
+  const float second = train_step(*model, optimizers, schedule, batch->images, batch->labels, 0, 1, 0).loss;
+  if (execution == "native") {  // every GEMM of every quantized layer ran in bf16
+    const json lanes = gemm_lanes(*model);
+    for (const auto& [layer, gemms] : lanes.items())
+      for (const auto& [gemm, run] : gemms.items()) EXPECT_EQ(run["lane"], "bf16") << layer << " " << gemm;
+  }
+  return {first, second};
+}
+
+TEST(Bf16Training, OneStepOfResNet20AndMobileNetV2GivesTheEmulatedLoss) {
+  SKIP_WITHOUT_BF16();
+  for (const char* config : {"resnet20_hbfp_booster.json", "resnet20_mxint8.json", "mobilenet_v2_hbfp_booster.json"}) {
+    const auto [e1, e2] = two_step_losses(config, "emulated");
+    const auto [n1, n2] = two_step_losses(config, "native");
+    EXPECT_NEAR(n1, e1, 1e-4 * std::fabs(e1)) << config;
+    EXPECT_NEAR(n2, e2, 1e-4 * std::fabs(e2)) << config;
+  }
+}
+
+}  // namespace
+}  // namespace lpt
