@@ -15,10 +15,18 @@ NoGradGuard::NoGradGuard() : previous_(t_grad_enabled) { t_grad_enabled = false;
 NoGradGuard::~NoGradGuard() { t_grad_enabled = previous_; }
 
 Variable::Variable(Tensor data, bool requires_grad, std::string name)
-    : impl_(std::make_shared<VariableImpl>()) {
-  impl_->data = std::move(data);
+    : impl_(std::make_shared<VariableImpl>()), data_(std::make_shared<VariableData>()) {
+  data_->data = std::move(data);
   impl_->requires_grad = requires_grad;
   impl_->name = std::move(name);
+}
+
+Variable Variable::without_data() const {
+  if (!defined()) return *this;
+  Variable out;
+  out.impl_ = impl_;
+  out.data_ = std::make_shared<VariableData>(VariableData{Tensor(), shape()});
+  return out;
 }
 
 void Variable::accumulate_grad(const Tensor& g) {
@@ -38,13 +46,15 @@ Variable make_result(Tensor data, const char* op, std::vector<Variable> inputs, 
   for (const Variable& v : inputs) any = any || v.requires_grad();
   if (!any) return out;
   out.impl()->requires_grad = true;
+  // Backward functions read only what they saved, so the graph keeps no input's values alive.
+  for (Variable& v : inputs) v = v.without_data();
   out.impl()->node = std::make_shared<GradNode>(GradNode{op, std::move(inputs), std::move(backward)});
   return out;
 }
 
 void Variable::backward() {
-  LPT_CHECK(impl_->data.numel() == 1, "backward: called without a gradient on tensor ",
-            impl_->data.describe(), "; only one-element outputs get the implicit seed 1");
+  LPT_CHECK(data().numel() == 1, "backward: called without a gradient on tensor ", data().describe(),
+            "; only one-element outputs get the implicit seed 1");
   backward(Tensor::full(shape(), 1.0f));
 }
 

@@ -11,6 +11,13 @@ Tensor like_layout(const Tensor& b, const Tensor& a) {
   return t;
 }
 
+Tensor with_strides(const Tensor& b, const Shape& strides) {
+  if (b.strides() == strides) return b;
+  Tensor t = Tensor::empty_strided(b.shape(), strides, b.dtype());
+  t.copy_from(b);
+  return t;
+}
+
 Tensor add(const Tensor& a, const Tensor& b) {
   LPT_CHECK(a.shape() == b.shape(), "add: shapes ", shape_str(a.shape()), " and ", shape_str(b.shape()),
             " differ");

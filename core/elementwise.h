@@ -10,6 +10,8 @@ void add_inplace(Tensor& a, const Tensor& b);   // a += b
 void scale_inplace(Tensor& a, float s);         // a *= s
 // b in a's layout (no copy when it already is).
 Tensor like_layout(const Tensor& b, const Tensor& a);
+// b with the given strides (no copy when it already has them).
+Tensor with_strides(const Tensor& b, const Shape& strides);
 // The largest |x| and whether all values are finite, in one pass.
 struct FiniteMax {
   bool finite;

@@ -63,14 +63,14 @@ Variable quantized_input(const Variable& x, const Tensor& source, Tensor xq, Est
   const bool identity = e == Estimator::ste || clip.empty();
   // x itself is kept only when the estimator reads it.
   const Tensor saved_x = identity ? Tensor() : source;
-  const Tensor reference = xq;  // the layout l describes
+  const Shape strides = xq.strides();  // the layout l describes
   return make_result(std::move(xq), "quantize", {x},
-                     [saved_x, reference, e, clip = std::move(clip), l, grad_transform = std::move(grad_transform)](
+                     [saved_x, strides, e, clip = std::move(clip), l, grad_transform = std::move(grad_transform)](
                          std::vector<Variable>& in, const Tensor& dout) {
                        if (!in[0].requires_grad()) return;
-                       Tensor dy = like_layout(dout, reference);
+                       Tensor dy = with_strides(dout, strides);
                        if (saved_x.defined()) {
-                         Tensor dx = Tensor::empty_like(reference);
+                         Tensor dx = Tensor::empty_like(dy);
                          estimator_backward(e, saved_x.data<float>(), dy.data<float>(), dx.data<float>(), clip, l);
                          dy = dx;
                        }
