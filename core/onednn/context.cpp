@@ -33,14 +33,6 @@ dnnl::memory::desc desc_of(const Tensor& t) {
 
 dnnl::memory wrap(const Tensor& t) { return dnnl::memory(desc_of(t), engine(), t.raw_data()); }
 
-Tensor tensor_for(const dnnl::memory::desc& md, const Shape& logical_shape) {
-  // Blocked layouts may pad channels (e.g. 3 -> 16), so size storage by the descriptor.
-  const size_t elems = md.get_size() / sizeof(float);
-  Tensor storage = Tensor::empty({int64_t(elems)});
-  if (int64_t(elems) == shape_numel(logical_shape)) return storage.view(logical_shape);
-  return storage;
-}
-
 dnnl::memory wrap_as(const Tensor& t, const dnnl::memory::desc& md) {
   LPT_CHECK(t.nbytes() >= md.get_size(), "oneDNN: tensor ", t.describe(),
             " is smaller than its descriptor (", md.get_size(), " bytes)");
@@ -61,23 +53,6 @@ std::string desc_key(const dnnl::memory::desc& md) {
     for (int i = 0; i < b.inner_nblks; ++i) os << b.inner_idxs[i] << ':' << b.inner_blks[i] << ',';
   }
   return os.str();
-}
-
-void reorder(const dnnl::memory& src, const dnnl::memory& dst) {
-  const auto sd = src.get_desc(), dd = dst.get_desc();
-  auto r = PrimitiveCache::get<dnnl::reorder>("reorder " + desc_key(sd) + " -> " + desc_key(dd), [&] {
-    dnnl::reorder::primitive_desc pd(engine(), sd, engine(), dd);
-    record_impl("reorder " + desc_key(sd) + " -> " + desc_key(dd), impl_name(pd));
-    return dnnl::reorder(pd);
-  });
-  r->execute(stream(), {{DNNL_ARG_FROM, src}, {DNNL_ARG_TO, dst}});
-}
-
-dnnl::memory as_desc(const dnnl::memory& have, const dnnl::memory::desc& want) {
-  if (have.get_desc() == want) return have;
-  dnnl::memory out(want, engine());
-  reorder(have, out);
-  return out;
 }
 
 std::string effective_isa() {

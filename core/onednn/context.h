@@ -27,19 +27,11 @@ dnnl::memory::dims dims_of(const Shape& s);
 dnnl::memory::desc desc_of(const Tensor& t);
 // A oneDNN memory over the tensor's own storage (no copy).
 dnnl::memory wrap(const Tensor& t);
-// A tensor with the given logical shape whose storage oneDNN may lay out as `md` says (blocked
-// layouts included); for f32 descriptors only.
-Tensor tensor_for(const dnnl::memory::desc& md, const Shape& logical_shape);
 dnnl::memory wrap_as(const Tensor& t, const dnnl::memory::desc& md);
 
 // A stable text key for a descriptor (dims, data type, strides, blocking), for caches.
 std::string desc_key(const dnnl::memory::desc& md);
 
-// Copies src into dst (any layouts, same logical dims) with a cached reorder primitive.
-void reorder(const dnnl::memory& src, const dnnl::memory& dst);
-
-// Returns `have` when it is already laid out as `want`, otherwise a reordered copy in `want`.
-dnnl::memory as_desc(const dnnl::memory& have, const dnnl::memory::desc& want);
 
 // The instruction set oneDNN's JIT kernels use on this machine, e.g. "avx512_core_amx".
 std::string effective_isa();
