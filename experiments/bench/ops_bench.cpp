@@ -1,6 +1,8 @@
 // Forward and forward+backward throughput of the ops a CIFAR ResNet-20 (28x28 inputs, batch 128)
-// spends its time in: 3x3 convolution, batch norm (plain and with the fused ReLU) and ReLU, at
-// its three stage shapes (16, 32, 64 channels at 28, 14, 7 pixels), channels-last.
+// spends its time in: 3x3 convolution (fp32, and the bf16 lane of SPEC §9 on bf16-exact data,
+// its operand conversions included), batch norm (plain and with the fused ReLU), ReLU, and the
+// bf16 lane's exact fp32 -> bf16 conversion, at its three stage shapes (16, 32, 64 channels at
+// 28, 14, 7 pixels), channels-last.
 //   OMP_NUM_THREADS=2 build-*/experiments/bench/bench_ops
 // Counters print as GFLOP=<x>/s and GB=<x>/s. Convolution: 2·MACs per pass (forward,
 // backward-data, backward-weights).
@@ -9,6 +11,7 @@
 // dx out (3 tensors). The [C] parameter vectors are negligible and not counted.
 #include <benchmark/benchmark.h>
 
+#include "core/bf16.h"
 #include "core/ops/activation.h"
 #include "core/ops/batch_norm.h"
 #include "core/ops/conv.h"
@@ -34,16 +37,28 @@ void set_rate(benchmark::State& state, const char* name, double per_iteration) {
       benchmark::Counter(per_iteration * double(state.iterations()) * 1e-9, benchmark::Counter::kIsRate);
 }
 
+// The values of t cut to bfloat16 (truncation is enough for benchmark data).
+Tensor bf16_values(const Tensor& t) {
+  Tensor out = t.clone();
+  uint32_t* bits = reinterpret_cast<uint32_t*>(out.data<float>());
+  for (int64_t i = 0; i < out.numel(); ++i) bits[i] &= 0xffff0000u;
+  return out;
+}
+
 // Runs op(inputs) and, when `backward`, its backward with a fixed output gradient, every
 // iteration; gradients are dropped between iterations so each pass writes fresh ones. One
 // untimed pass first creates the primitives (JIT code generation is not what we measure).
+// `bf16_dy`: the output gradient holds bf16 values (for the bf16 lane).
 template <class Op>
-void run(benchmark::State& state, std::vector<Variable> inputs, const Op& op, bool backward) {
+void run(benchmark::State& state, std::vector<Variable> inputs, const Op& op, bool backward, bool bf16_dy = false) {
   Tensor dy;
   auto pass = [&] {
     Variable y = op(inputs);
     if (backward) {
-      if (!dy.defined()) dy = uniform(y.shape(), 7, -1.0f, 1.0f, MemoryFormat::channels_last);
+      if (!dy.defined()) {
+        dy = uniform(y.shape(), 7, -1.0f, 1.0f, MemoryFormat::channels_last);
+        if (bf16_dy) dy = bf16_values(dy);
+      }
       y.backward(dy);
       for (Variable& v : inputs) v.zero_grad();
     }
@@ -53,17 +68,24 @@ void run(benchmark::State& state, std::vector<Variable> inputs, const Op& op, bo
   for (auto _ : state) pass();
 }
 
-// range(0): channels, range(1): pixels per side, range(2): 1 = forward+backward, 0 = forward.
+// range(0): channels, range(1): pixels per side, range(2): 1 = forward+backward, 0 = forward,
+// range(3): which GEMMs take the bf16 lane, a bit mask: 1 forward, 2 backward-data, 4 backward-weights.
 void BM_Conv3x3(benchmark::State& state) {
   const Shape s = stage_shape(state);
   const int64_t C = s[1], HW = s[2] * s[3];
   const bool backward = state.range(2);
+  const int64_t mask = state.range(3);
+  const bool bf16 = mask != 0;
+  if (bf16 && !ops::why_no_bf16_gemms().empty()) return state.SkipWithError(ops::why_no_bf16_gemms().c_str());
   ops::Conv2dParams p;
   p.pad_h = p.pad_w = 1;
-  Variable x(uniform(s, 1, -1.0f, 1.0f, MemoryFormat::channels_last), backward);
-  Variable w(uniform({C, C, 3, 3}, 2, -0.1f, 0.1f, MemoryFormat::contiguous), backward);
+  ops::GemmLanes lanes;
+  lanes.bf16 = {bool(mask & 1), bool(mask & 2), bool(mask & 4)};
+  Variable x(bf16_values(uniform(s, 1, -1.0f, 1.0f, MemoryFormat::channels_last)), backward);
+  Variable w(bf16_values(uniform({C, C, 3, 3}, 2, -0.1f, 0.1f, MemoryFormat::contiguous)), backward);
   run(
-      state, {x, w}, [&](const std::vector<Variable>& v) { return ops::conv2d(v[0], v[1], Variable(), p); }, backward);
+      state, {x, w}, [&](const std::vector<Variable>& v) { return ops::conv2d(v[0], v[1], Variable(), p, nullptr, &lanes); },
+      backward, bf16);
   const double flops = 2.0 * double(kBatch * HW * C * C * 9);
   set_rate(state, "GFLOP", flops * (backward ? 3 : 1));
 }
@@ -94,12 +116,33 @@ void BM_Relu(benchmark::State& state) {
   set_rate(state, "GB", double(shape_numel(s) * 4) * (backward ? 5 : 2));
 }
 
+// GB/s of the conversion's traffic: 4 bytes read and 2 written per value.
+void BM_ToBf16Exact(benchmark::State& state) {
+  const Tensor x = bf16_values(uniform(stage_shape(state), 5, -1.0f, 1.0f, MemoryFormat::channels_last));
+  for (auto _ : state) benchmark::DoNotOptimize(to_bf16_exact(x).data.raw_data());
+  set_rate(state, "GB", double(x.numel() * 6));
+}
+
 // ResNet-20's stages: {channels, pixels per side}.
 constexpr int64_t kStages[3][2] = {{16, 28}, {32, 14}, {64, 7}};
 
 void stages(benchmark::internal::Benchmark* b) {
   for (const auto& st : kStages)
     for (int64_t backward : {0, 1}) b->Args({st[0], st[1], backward});
+  b->Unit(benchmark::kMillisecond)->UseRealTime();
+}
+
+void stages_and_lanes(benchmark::internal::Benchmark* b) {
+  for (const auto& st : kStages)
+    for (int64_t backward : {0, 1})
+      for (int64_t lanes : {0, 7}) b->Args({st[0], st[1], backward, lanes});
+  for (const auto& st : kStages)
+    for (int64_t lanes : {1, 2, 4}) b->Args({st[0], st[1], 1, lanes});  // one GEMM in bf16 at a time
+  b->Unit(benchmark::kMillisecond)->UseRealTime();
+}
+
+void stages_only(benchmark::internal::Benchmark* b) {
+  for (const auto& st : kStages) b->Args({st[0], st[1]});
   b->Unit(benchmark::kMillisecond)->UseRealTime();
 }
 
@@ -110,7 +153,8 @@ void stages_with_relu_fusion(benchmark::internal::Benchmark* b) {
   b->Unit(benchmark::kMillisecond)->UseRealTime();
 }
 
-BENCHMARK(BM_Conv3x3)->ArgNames({"C", "HW", "bwd"})->Apply(stages);
+BENCHMARK(BM_Conv3x3)->ArgNames({"C", "HW", "bwd", "bf16_gemms"})->Apply(stages_and_lanes);
+BENCHMARK(BM_ToBf16Exact)->ArgNames({"C", "HW"})->Apply(stages_only);
 BENCHMARK(BM_BatchNorm)->ArgNames({"C", "HW", "bwd", "relu"})->Apply(stages_with_relu_fusion);
 BENCHMARK(BM_Relu)->ArgNames({"C", "HW", "bwd"})->Apply(stages);
 
