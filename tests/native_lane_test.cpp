@@ -7,16 +7,14 @@
 
 #include <cmath>
 
+#include "core/onednn/context.h"
 #include "core/ops/conv.h"
 #include "core/ops/linear.h"
-#include "datasets/loader.h"
-#include "experiments/data_setup.h"
 #include "experiments/experiment_config.h"
-#include "experiments/optimizer_setup.h"
 #include "experiments/quantization_setup.h"
-#include "experiments/train_step.h"
 #include "formats/format.h"
 #include "layers/quant/gemm_quantizer.h"
+#include "tests/support/batch_training.h"
 #include "tests/support/bf16_testing.h"
 #include "tests/support/gradcheck.h"
 #include "tests/support/test_helpers.h"
@@ -234,25 +232,39 @@ std::pair<float, float> two_step_losses(const std::string& config_name, const st
                                         "training.batch_size=32", "optimizer.lr=0.01", "quantization.execution=" + execution};
   if (config_name.rfind("mobilenet", 0) == 0) overrides.push_back("model.width=0.5");
   const json config = load_experiment(std::string(LPT_SOURCE_DIR) + "/experiments/configs/" + config_name, overrides);
-  const DataSplits data = make_data(config);
-  auto model = make_experiment_model(config, data, true);
-  apply_quantization(*model, config, 0);
-  OptimizerSet optimizers = make_optimizers(config, *model);
-  const optim::LrSchedule schedule = make_schedule(config, 10);
-  data::LoaderOptions lo;
-  lo.batch_size = 32;
-  data::Loader loader(data.train, data.eval_transforms, lo);
-  loader.start_epoch(0);
-  const auto batch = loader.next();
-  model->train();
-  const float first = train_step(*model, optimizers, schedule, batch->images, batch->labels, 0, 0, 0).loss;
-  const float second = train_step(*model, optimizers, schedule, batch->images, batch->labels, 0, 1, 0).loss;
+  testing::BatchTraining t = testing::batch_training(config, 32, 10);
+  const float first = t.step(0), second = t.step(1);
   if (execution == "native") {  // every GEMM of every quantized layer ran in bf16
-    const json lanes = gemm_lanes(*model);
+    const json lanes = gemm_lanes(*t.model);
     for (const auto& [layer, gemms] : lanes.items())
       for (const auto& [gemm, run] : gemms.items()) EXPECT_EQ(run["lane"], "bf16") << layer << " " << gemm;
   }
   return {first, second};
+}
+
+// After the first step every primitive exists: later steps create none, and each conv weight is
+// reordered into a primitive's layout twice a step (forward and backward-data: oneDNN 2.6's JIT
+// kernels for the two directions take different blocked layouts, and either one forced on the
+// other gives a reference kernel) and its gradient once out of one. Both lanes.
+TEST(PrimitiveReuse, StepsAfterTheFirstCreateNoPrimitiveAndReorderEachWeightOncePerGemm) {
+  for (const char* execution : {"emulated", "auto"}) {
+    const json config = load_experiment(std::string(LPT_SOURCE_DIR) + "/experiments/configs/resnet20_mxint8.json",
+                                        {"data.dataset=synthetic", "data.synthetic_size=16", "data.validation_size=0",
+                                         "training.batch_size=16", std::string("quantization.execution=") + execution});
+    testing::BatchTraining t = testing::batch_training(config, 16, 10);
+    t.step(0);
+    const size_t primitives = onednn::PrimitiveCache::size(), recorded = onednn::recorded_impls().size();
+    const int64_t reorders = onednn::weight_reorders();
+    t.step(1);
+    EXPECT_EQ(onednn::PrimitiveCache::size(), primitives) << execution;
+    EXPECT_EQ(onednn::recorded_impls().size(), recorded) << execution;
+    // Every conv reorders its weights for forward and its gradient out of backward-weights' layout;
+    // all but the stem (whose input, the data, needs no gradient) also for backward-data. The fc
+    // runs matmul on plain layouts: no reorder.
+    int64_t convs = 0;
+    for (auto& [name, layer] : gemm_layers(*t.model)) convs += name != "fc";
+    EXPECT_EQ(onednn::weight_reorders() - reorders, 3 * convs - 1) << execution;
+  }
 }
 
 TEST(Bf16Training, OneStepOfResNet20AndMobileNetV2GivesTheEmulatedLoss) {

@@ -5,12 +5,9 @@
 
 #include <filesystem>
 
-#include "datasets/loader.h"
-#include "experiments/data_setup.h"
 #include "experiments/experiment_config.h"
-#include "experiments/optimizer_setup.h"
 #include "experiments/quantization_setup.h"
-#include "experiments/train_step.h"
+#include "tests/support/batch_training.h"
 
 namespace lpt {
 namespace {
@@ -45,22 +42,10 @@ TEST(Recipes, EveryRecipeLowersTheLossOnABatch) {
   const std::vector<std::string> configs = recipe_configs();
   EXPECT_GE(configs.size(), 10u);  // SPEC §6's recipes for ResNet-20, three for MobileNetV2
   for (const std::string& path : configs) {
-    const json config = small(path);
-    const DataSplits data = make_data(config);
-    auto model = make_experiment_model(config, data, true);
-    apply_quantization(*model, config, 0);
-    OptimizerSet optimizers = make_optimizers(config, *model);
-    const optim::LrSchedule schedule = make_schedule(config, 100);
-    data::LoaderOptions lo;
-    lo.batch_size = 16;
-    data::Loader loader(data.train, data.eval_transforms, lo);
-    loader.start_epoch(0);
-    const auto batch = loader.next();
-    ASSERT_TRUE(batch);
-    model->train();
+    testing::BatchTraining t = testing::batch_training(small(path), 16, 100);
     float first = 0, last = 0;
     for (int64_t step = 0; step < 6; ++step) {
-      const float loss = train_step(*model, optimizers, schedule, batch->images, batch->labels, 0, step, 0).loss;
+      const float loss = t.step(step);
       if (step == 0) first = loss;
       last = loss;
     }
@@ -70,8 +55,8 @@ TEST(Recipes, EveryRecipeLowersTheLossOnABatch) {
 
 TEST(Recipes, AccuracyBoosterWidensTheFirstAndLastLayersAndTheLastEpoch) {
   const json config = small(std::string(LPT_SOURCE_DIR) + "/experiments/configs/resnet20_hbfp_booster.json");
-  const DataSplits data = make_data(config);
-  auto model = make_experiment_model(config, data, true);
+  testing::BatchTraining t = testing::batch_training(config, 16, 10);
+  Module* model = t.model.get();
   const int64_t epochs = config["training"]["epochs"];
   const auto formats_of = [&](const std::string& layer) {
     for (auto& [name, l] : gemm_layers(*model))
@@ -90,13 +75,7 @@ TEST(Recipes, AccuracyBoosterWidensTheFirstAndLastLayersAndTheLastEpoch) {
   // One training step in the base epochs: the boosted first and last layers are a small share.
   apply_quantization(*model, config, 0);
   take_quantization_diagnostics(*model);
-  OptimizerSet optimizers = make_optimizers(config, *model);
-  data::LoaderOptions lo;
-  lo.batch_size = 16;
-  data::Loader loader(data.train, data.eval_transforms, lo);
-  loader.start_epoch(0);
-  const auto batch = loader.next();
-  train_step(*model, optimizers, make_schedule(config, 10), batch->images, batch->labels, 0, 0, 0);
+  t.step(0);
   const json share = take_quantization_diagnostics(*model)["mac_share"];
   EXPECT_GT(share["hbfp4-b64"].get<double>(), 0.97) << share;
   EXPECT_NEAR(share["hbfp4-b64"].get<double>() + share["hbfp6-b64"].get<double>(), 1.0, 1e-12) << share;

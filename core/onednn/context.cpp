@@ -1,5 +1,6 @@
 #include "core/onednn/context.h"
 
+#include <atomic>
 #include <sstream>
 
 namespace lpt::onednn {
@@ -101,6 +102,12 @@ std::unordered_map<std::string, std::shared_ptr<void>>& PrimitiveCache::map() {
   static std::unordered_map<std::string, std::shared_ptr<void>> m;
   return m;
 }
+
+namespace {
+std::atomic<int64_t> g_weight_reorders{0};
+}
+void count_weight_reorder() { g_weight_reorders.fetch_add(1, std::memory_order_relaxed); }
+int64_t weight_reorders() { return g_weight_reorders.load(std::memory_order_relaxed); }
 
 size_t PrimitiveCache::size() {
   std::lock_guard<std::recursive_mutex> lock(mutex());

@@ -44,6 +44,11 @@ std::string impl_name(const dnnl::primitive_desc_base& pd);
 void record_impl(const std::string& what, const std::string& impl);
 std::vector<std::pair<std::string, std::string>> recorded_impls();
 
+// Weight reorders executed so far (into a primitive's layout, or a gradient out of it), counted by
+// the ops that run them: tests check that a training step does the expected number.
+void count_weight_reorder();
+int64_t weight_reorders();
+
 // Process-wide cache of per-shape op state (primitive descriptors and primitives), so each is
 // created once per shape and reused by every later call.
 class PrimitiveCache {

@@ -75,6 +75,7 @@ struct WeightsLayout {
     dnnl::memory u = mem(user, w);
     if (!buffer) return u;
     reorder.execute(onednn::stream(), u, buffer);
+    onednn::count_weight_reorder();
     return buffer;
   }
   // Where the primitive writes the gradient that finish_output() then leaves in dw (OIHW).
@@ -83,6 +84,7 @@ struct WeightsLayout {
     if (!buffer) return;
     dnnl::memory u = mem(user, dw);
     reorder.execute(onednn::stream(), buffer, u);
+    onednn::count_weight_reorder();
   }
 };
 

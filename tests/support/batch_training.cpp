@@ -1,0 +1,29 @@
+#include "tests/support/batch_training.h"
+
+#include "core/error.h"
+#include "experiments/quantization_setup.h"
+#include "experiments/train_step.h"
+
+namespace lpt::testing {
+
+float BatchTraining::step(int64_t step) {
+  return train_step(*model, optimizers, schedule, batch.images, batch.labels, 0, step, 0).loss;
+}
+
+BatchTraining batch_training(const json& config, int64_t batch_size, int64_t schedule_steps) {
+  DataSplits data = make_data(config);
+  std::shared_ptr<Module> model = make_experiment_model(config, data, true);
+  apply_quantization(*model, config, 0);
+  OptimizerSet optimizers = make_optimizers(config, *model);
+  data::LoaderOptions lo;
+  lo.batch_size = batch_size;
+  data::Loader loader(data.train, data.eval_transforms, lo);
+  loader.start_epoch(0);
+  std::optional<data::Batch> batch = loader.next();
+  LPT_CHECK(batch, "batch_training: the training set has no batch of ", batch_size);
+  model->train();
+  return {std::move(data), std::move(model), std::move(optimizers), make_schedule(config, schedule_steps),
+          std::move(*batch)};
+}
+
+}  // namespace lpt::testing
