@@ -56,12 +56,30 @@ PackedCodes packed_of(const EncodedArray& a) {
   return p;
 }
 
+// The position of T among a variant's alternatives (their count when absent).
+template <class T, class V>
+struct IndexIn;
+template <class T, class... Ts>
+struct IndexIn<T, std::variant<Ts...>> {
+  static constexpr size_t value = [] {
+    constexpr bool same[] = {std::is_same_v<T, Ts>...};
+    for (size_t i = 0; i < sizeof...(Ts); ++i)
+      if (same[i]) return i;
+    return sizeof...(Ts);
+  }();
+};
+
 // The kernels of a kind, adapted to the table's variant-taking signatures. Every kind's kernels
 // share one shape: quantize(p, x, y, layout, options), encode(p, x, layout, options) and
-// decode(p, encoded, y, layout).
+// decode(p, encoded, y, layout). `index` is the kind's row: its position in FormatParams, which
+// EncodedData must share.
 template <class P, auto Quantize, auto Encode, auto Decode>
 struct Kernels {
   using E = std::invoke_result_t<decltype(Encode), const P&, const float*, const BufferLayout&, const QuantizeOptions&>;
+  static constexpr size_t index = IndexIn<P, FormatParams>::value;
+  static_assert(index < std::variant_size_v<FormatParams>, "a kind's parameters must be an alternative of FormatParams");
+  static_assert(std::is_same_v<std::variant_alternative_t<index, EncodedData>, E>,
+                "EncodedData must list the kinds' encoded forms in FormatParams' order");
   static void quantize(const FormatParams& p, const float* x, float* y, const BufferLayout& l,
                        const QuantizeOptions& o) {
     Quantize(std::get<P>(p), x, y, l, o);
@@ -381,6 +399,12 @@ using HbfpK = Kernels<HbfpParams, hbfp_quantize, hbfp_encode, hbfp_decode>;
 using LnsK = Kernels<LnsParams, lns_quantize, lns_encode, lns_decode>;
 using MinifloatK = Kernels<MinifloatParams, minifloat_quantize, minifloat_encode, minifloat_decode>;
 using MxK = Kernels<MxParams, mx_quantize, mx_encode, mx_decode>;
+
+// The rows below are written in this order, which must be FormatParams' (traits_of indexes the
+// table by the variant's index).
+static_assert(IntK::index == 0 && HbfpK::index == 1 && LnsK::index == 2 && MinifloatK::index == 3 &&
+                  MxK::index == 4 && std::variant_size_v<FormatParams> == 5,
+              "format_table()'s rows must follow FormatParams' order");
 
 }  // namespace
 
