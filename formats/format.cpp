@@ -45,6 +45,7 @@ nlohmann::json Format::json() const { return traits_of(params_).json(params_); }
 std::string Format::name() const { return traits_of(params_).name(params_); }
 double Format::bits_per_value() const { return traits_of(params_).bits_per_value(params_); }
 DType Format::exact_type() const { return traits_of(params_).exact_type(params_); }
+ScaleTraits Format::scales() const { return traits_of(params_).scales(params_); }
 
 Rounding Format::rounding() const {
   return std::visit([](const auto& p) { return p.rounding; }, params_);

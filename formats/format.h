@@ -24,6 +24,14 @@ namespace lpt::formats {
 using FormatParams = std::variant<IntParams, HbfpParams, LnsParams, MinifloatParams, MxParams>;
 using EncodedData = std::variant<IntEncoded, HbfpEncoded, LnsEncoded, MinifloatEncoded, MxEncoded>;
 
+// How a format's scales group and what it clips, for the layers (SPEC §2, §3).
+struct ScaleTraits {
+  bool channel_groups = false;  // one scale per channel group of the layout (INT per channel, two-level γ, LNS per channel)
+  bool clip_values = false;     // per-group clip values that evaluation freezes (INT but fp32-scaled per vector; FP per-tensor scale)
+  bool clips_range = false;     // the clip value bounds the represented range, so estimators can tell clipped values apart
+  bool warm_started = false;    // OCTAV: each iteration starts from the previous one's clip values
+};
+
 class Format final : public NumberFormat {
  public:
   explicit Format(FormatParams params);  // validates: throws lpt::Error naming the bad parameter
@@ -40,6 +48,8 @@ class Format final : public NumberFormat {
   double bits_per_value() const override;
   // The narrowest hardware type holding every quantized value exactly: bf16 or f32 (SPEC §9).
   DType exact_type() const;
+  // How its scales group and what it clips (the trait table's ScaleTraits).
+  ScaleTraits scales() const;
 
   const FormatParams& params() const { return params_; }
   template <class P>

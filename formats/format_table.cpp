@@ -181,6 +181,15 @@ int64_t block_size(const FormatParams& fp) {
 // q·s with an fp32 scale s: exact only in fp32.
 DType exact_type(const FormatParams&) { return DType::f32; }
 
+ScaleTraits scales(const FormatParams& fp) {
+  const IntParams& p = of(fp);
+  const bool per_vector = p.granularity == IntGranularity::vector;
+  return {.channel_groups = p.granularity == IntGranularity::channel || p.two_level(),
+          .clip_values = !per_vector || p.two_level(),
+          .clips_range = !per_vector,
+          .warm_started = p.clipping.method == ClipMethod::octav};
+}
+
 std::vector<EncodedArray> arrays(const FormatParams& fp, const EncodedData& ed) {
   const IntParams& p = of(fp);
   const IntEncoded& e = std::get<IntEncoded>(ed);
@@ -246,6 +255,8 @@ int64_t block_size(const FormatParams& fp) { return of(fp).block_size; }
 // n·2^(e−m) with |n| < 2^m has at most m significant bits; bf16 holds 8.
 DType exact_type(const FormatParams& fp) { return of(fp).mantissa_bits <= 8 ? DType::bf16 : DType::f32; }
 
+ScaleTraits scales(const FormatParams&) { return {}; }  // block exponents only
+
 std::vector<EncodedArray> arrays(const FormatParams&, const EncodedData& ed) {
   const HbfpEncoded& e = std::get<HbfpEncoded>(ed);
   return {packed_array("codes", e.mantissas), {"exponents", ArrayIndex::per_block, int16_tensor(e.exponents)}};
@@ -263,6 +274,10 @@ const LnsParams& of(const FormatParams& p) { return std::get<LnsParams>(p); }
 
 // scale·2^(k/γ): irrational steps and an fp32 scale.
 DType exact_type(const FormatParams&) { return DType::f32; }
+
+ScaleTraits scales(const FormatParams& fp) {
+  return {.channel_groups = of(fp).granularity == LnsGranularity::channel};
+}
 const std::vector<std::string> kGranularities = {"tensor", "channel"};
 
 FormatParams parse(const std::string&, JsonFields& f) {
@@ -310,6 +325,9 @@ const MinifloatParams& of(const FormatParams& p) { return std::get<MinifloatPara
 DType exact_type(const FormatParams& fp) {
   return of(fp).scaling == MinifloatScaling::none || of(fp).pow2_scale ? DType::bf16 : DType::f32;
 }
+
+// The amax behind a per-tensor scale is a clip value, but values beyond it saturate rather than clip.
+ScaleTraits scales(const FormatParams& fp) { return {.clip_values = of(fp).scaling == MinifloatScaling::tensor}; }
 const std::vector<std::string> kScalings = {"none", "tensor"};
 
 FormatParams parse(const std::string& type, JsonFields& f) {
@@ -355,6 +373,8 @@ const MxParams& of(const FormatParams& p) { return std::get<MxParams>(p); }
 
 // 2^E times an element of at most 8 significant bits (MXINT8: 7).
 DType exact_type(const FormatParams&) { return DType::bf16; }
+
+ScaleTraits scales(const FormatParams&) { return {}; }  // block scales only
 
 FormatParams parse(const std::string&, JsonFields& f) {
   MxParams p;
@@ -418,6 +438,7 @@ const std::vector<FormatTraits>& format_table() {
        IntK::bits_per_value,
        int_kind::block_size,
        int_kind::exact_type,
+       int_kind::scales,
        IntK::validate,
        IntK::quantize,
        IntK::encode,
@@ -441,6 +462,7 @@ const std::vector<FormatTraits>& format_table() {
        HbfpK::bits_per_value,
        hbfp_kind::block_size,
        hbfp_kind::exact_type,
+       hbfp_kind::scales,
        HbfpK::validate,
        HbfpK::quantize,
        HbfpK::encode,
@@ -458,6 +480,7 @@ const std::vector<FormatTraits>& format_table() {
        LnsK::bits_per_value,
        unblocked,
        lns_kind::exact_type,
+       lns_kind::scales,
        LnsK::validate,
        LnsK::quantize,
        LnsK::encode,
@@ -474,6 +497,7 @@ const std::vector<FormatTraits>& format_table() {
        MinifloatK::bits_per_value,
        unblocked,
        minifloat_kind::exact_type,
+       minifloat_kind::scales,
        MinifloatK::validate,
        MinifloatK::quantize,
        MinifloatK::encode,
@@ -492,6 +516,7 @@ const std::vector<FormatTraits>& format_table() {
        MxK::bits_per_value,
        mx_kind::block_size,
        mx_kind::exact_type,
+       mx_kind::scales,
        MxK::validate,
        MxK::quantize,
        MxK::encode,

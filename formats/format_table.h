@@ -35,6 +35,7 @@ struct FormatTraits {
   // on two such operands can run in bf16 with the emulated result up to fp32 summation order,
   // else f32 (fp32 scales, LNS: emulated only).
   DType (*exact_type)(const FormatParams& p);
+  ScaleTraits (*scales)(const FormatParams& p);
   void (*validate)(const FormatParams& p);
   void (*quantize)(const FormatParams& p, const float* x, float* y, const BufferLayout& l, const QuantizeOptions& o);
   EncodedData (*encode)(const FormatParams& p, const float* x, const BufferLayout& l, const QuantizeOptions& o);

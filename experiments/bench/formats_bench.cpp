@@ -83,7 +83,7 @@ void register_all() {
   };
   for (const char* json : formats) {
     const Format f = Format::parse_text(json);
-    const bool octav = f.get<IntParams>() && f.get<IntParams>()->clipping.method == ClipMethod::octav;
+    const bool octav = f.scales().warm_started;
     benchmark::RegisterBenchmark(("quantize/" + f.name() + (octav ? "-warm" : "")).c_str(),
                                  [f, octav](benchmark::State& s) { quantize_format(s, f, octav); })
         ->Unit(benchmark::kMillisecond)

@@ -5,13 +5,6 @@ namespace lpt {
 using formats::BufferLayout;
 using formats::RunGeometry;
 
-bool wants_channel_groups(const formats::Format& f) {
-  if (const auto* p = f.get<formats::IntParams>())
-    return p->granularity == formats::IntGranularity::channel || p->two_level();
-  if (const auto* p = f.get<formats::LnsParams>()) return p->granularity == formats::LnsGranularity::channel;
-  return false;
-}
-
 namespace {
 
 BufferLayout per_tensor(RunGeometry runs) { return {runs, {1, 1, runs.numel()}, false}; }
@@ -27,7 +20,7 @@ BufferLayout rows_layout(int64_t rows, int64_t channels, int64_t per_group) {
 // An OIHW weight (or [out, in] linear weight) of `outer` × `len` × `inner` blocked along `len`;
 // channel groups along the axis given by (group_outer, group_len, group_inner) when f takes them.
 BufferLayout weight_layout(RunGeometry runs, RunGeometry channels, const formats::Format& f) {
-  if (!wants_channel_groups(f)) return per_tensor(runs);
+  if (!f.scales().channel_groups) return per_tensor(runs);
   return {runs, channels, true};
 }
 

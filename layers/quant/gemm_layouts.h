@@ -25,9 +25,6 @@ struct GemmGeometry {
   int64_t macs() const { return N * Ho * Wo * O * cin_per_group() * KH * KW; }
 };
 
-// Whether a format scales per channel group of the layout (INT per channel or two-level, LNS per channel).
-bool wants_channel_groups(const formats::Format& f);
-
 // Forward y = x ⊛ w: x along C_in per (n,h,w); w along C_in per (o,kh,kw), γ / channel scales per o.
 // Grouped convolutions block within a group; depthwise ones (C_in/groups = 1) block w along kh·kw
 // and keep x's C_in blocking.

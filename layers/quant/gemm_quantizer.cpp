@@ -162,7 +162,7 @@ formats::Encoded GemmQuantizer::encode_weights(const Tensor& w, const GemmGeomet
   LPT_CHECK(weights_, "layer '", layer_, "': its weights have no format to encode");
   const formats::Format& f = *weights_.format();
   const Tensor view = g.cin_per_group() == 1 ? w.contiguous().view({g.O, g.KH * g.KW}) : w.contiguous();
-  const std::optional<int> channel_axis = wants_channel_groups(f) ? std::optional<int>(0) : std::nullopt;
+  const std::optional<int> channel_axis = f.scales().channel_groups ? std::optional<int>(0) : std::nullopt;
   formats::Encoded e = weights_.encode(view, 1, channel_axis, mode(false), seed_, step_);
   LPT_CHECK(e.layout() == forward_w_layout(g, f), "layer '", layer_,
             "': the export's weight blocking differs from the forward GEMM's");

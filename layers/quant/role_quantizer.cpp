@@ -7,26 +7,9 @@
 
 namespace lpt {
 
-using formats::ClipMethod;
-using formats::IntGranularity;
-using formats::IntParams;
-
 namespace {
 
 constexpr float kEmaMomentum = 0.9f;  // SPEC §2: v ← 0.9·v + 0.1·clip
-
-// Formats with per-group clip values: INT per tensor, per channel and two-level γ; minifloats
-// with a per-tensor scale.
-bool has_clip_values(const formats::Format& f) {
-  const IntParams* p = f.get<IntParams>();
-  if (p) return p->granularity != IntGranularity::vector || p->two_level();
-  return formats::has_clip_value(f);
-}
-// Those whose clip value bounds the represented range, so estimators can tell clipped values apart.
-bool clips_values(const formats::Format& f) {
-  const IntParams* p = f.get<IntParams>();
-  return p && p->granularity != IntGranularity::vector;
-}
 
 }  // namespace
 
@@ -44,13 +27,13 @@ QuantizedTensor RoleQuantizer::apply(const Tensor& x, const formats::BufferLayou
   LPT_CHECK(x.is_dense() && l.numel() == x.numel(), "quantizer '", name_, "': tensor ", x.describe(),
             " does not match its layout of ", l.numel(), " elements");
   const formats::Format& f = *format_;
-  const bool clip_values = has_clip_values(f);
+  const bool clip_values = f.scales().clip_values;
   const size_t groups = size_t(l.num_groups());
   formats::QuantizeOptions o = options(x, l.num_groups(), mode, seed, step);
   formats::QuantizeStats stats;
   o.stats = &stats;
   o.error_stats = collect;
-  const bool octav = f.get<IntParams>() && f.get<IntParams>()->clipping.method == ClipMethod::octav;
+  const bool octav = f.scales().warm_started;
 
   Tensor y = Tensor::empty_like(x);
   formats::quantize(f, x.data<float>(), y.data<float>(), l, o);
@@ -71,7 +54,7 @@ QuantizedTensor RoleQuantizer::apply(const Tensor& x, const formats::BufferLayou
     }
   }
   QuantizedTensor out{std::move(y), {}};
-  if (clips_values(f)) out.clip = o.fixed_clip.empty() ? stats.clip : std::vector<float>(o.fixed_clip.begin(), o.fixed_clip.end());
+  if (f.scales().clips_range) out.clip = o.fixed_clip.empty() ? stats.clip : std::vector<float>(o.fixed_clip.begin(), o.fixed_clip.end());
   if (collect) stats_ = std::move(stats);
   return out;
 }
@@ -86,12 +69,11 @@ formats::QuantizeOptions RoleQuantizer::options(const Tensor& x, int64_t groups,
   o.rounding.order = formats::LogicalOrder::of(x);
   o.input_nonnegative = input_nonnegative_;
   const size_t n = size_t(groups);
-  if (has_clip_values(*format_) && mode == ClipMode::evaluate) {
+  if (format_->scales().clip_values && mode == ClipMode::evaluate) {
     if (calibrated_.size() == n) o.fixed_clip = calibrated_;
     else if (clip_ema_.size() == n) o.fixed_clip = clip_ema_;
   }
-  const IntParams* p = format_->get<IntParams>();
-  if (p && p->clipping.method == ClipMethod::octav && o.fixed_clip.empty() && octav_s_.size() == n)
+  if (format_->scales().warm_started && o.fixed_clip.empty() && octav_s_.size() == n)
     o.warm_start = octav_s_;
   return o;
 }
