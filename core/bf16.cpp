@@ -1,8 +1,8 @@
 #include "core/bf16.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <limits>
 
 #include "core/error.h"
 

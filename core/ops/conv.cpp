@@ -93,9 +93,10 @@ struct ConvShape {
   Shape x, w;
   bool bias;
   Conv2dParams p;
+  std::string shapes = onednn::conv_label(x, w, false, p);  // formatted once per call, not per key
   std::string label(const char* direction, bool bf16, bool with_bias) const {
-    return std::string("conv2d ") + direction + " " + onednn::operands_label(operand_type(bf16)) +
-           onednn::conv_label(x, w, with_bias, p);
+    return std::string("conv2d ") + direction + " " + onednn::operands_label(operand_type(bf16)) + shapes +
+           (with_bias ? " bias" : "");
   }
 };
 
