@@ -42,7 +42,7 @@ ExportedTensor write_weight(h5::File& f, const std::string& name, const Tensor& 
 
 // A quantized weight read back (arrays checked against its format), decoded, and checked to be in
 // the format the model's config gives the layer.
-Tensor read_weight(const h5::File& f, const std::string& name, const Tensor& param, const GemmLayer& layer) {
+formats::Encoded read_weight(const h5::File& f, const std::string& name, const Tensor& param, const GemmLayer& layer) {
   const std::string what = "export '" + f.path() + "' tensor '" + name + "'";
   const formats::Encoded e = read_encoded(f, "model/" + name);
   const formats::Format expected = layer.quantizer()->formats().weights->resolved(false);
@@ -50,10 +50,9 @@ Tensor read_weight(const h5::File& f, const std::string& name, const Tensor& par
             expected.name());
   LPT_CHECK(e.numel() == param.numel(), what, ": encoded shape ", shape_str(e.shape), " does not hold the model's ",
             shape_str(param.shape()));
-  const Tensor values = formats::decode(e);
-  for (float v : values.to_vector())
+  for (float v : formats::decode(e).to_vector())
     LPT_CHECK(std::isfinite(v), what, " decodes to a non-finite value (corrupted codes or scales)");
-  return values.view(param.shape());
+  return e;
 }
 
 void check_header(const h5::File& f) {
@@ -110,6 +109,7 @@ void load_export(const std::string& path, Module& model) {
   LPT_CHECK(f.has("model"), "export '", path, "' has no /model group");
   const auto encoded = encoded_weights(model);
   std::vector<std::pair<Tensor*, Tensor>> loaded;
+  std::vector<std::pair<GemmLayer*, formats::Encoded>> frozen;
   std::set<std::string> names;
   for (auto& [name, t] : model_tensors(model)) {
     names.insert(name);
@@ -119,7 +119,8 @@ void load_export(const std::string& path, Module& model) {
     if (layer != encoded.end()) {
       LPT_CHECK(!f.is_dataset(where), "export '", path, "': tensor '", name, "' is stored in fp32, but the export's "
                 "config quantizes it as ", layer->second->quantizer()->formats().weights->name());
-      loaded.emplace_back(t, read_weight(f, name, *t, *layer->second));
+      frozen.emplace_back(layer->second, read_weight(f, name, *t, *layer->second));
+      loaded.emplace_back(t, formats::decode(frozen.back().second).view(t->shape()));
       continue;
     }
     LPT_CHECK(f.is_dataset(where), "export '", path, "': tensor '", name, "' is stored encoded, but the export's "
@@ -137,11 +138,9 @@ void load_export(const std::string& path, Module& model) {
     for (const std::string& key : f.datasets("quantizer")) state.emplace_back(key, f.read("quantizer/" + key).to_vector());
 
   for (auto& [t, values] : loaded) t->copy_from(values);
-  for (auto& [name, layer] : encoded) {  // the parameters now hold the quantized values
-    GemmFormats formats = layer->quantizer()->formats();
-    formats.weights = nullptr;
-    layer->set_quantization(formats);
-  }
+  // The parameters now hold the quantized values, and each layer evaluates its codes as they are
+  // (in the int8 lane, with the export's scales: the same integers and scales as the checkpoint).
+  for (auto& [layer, e] : frozen) layer->quantizer()->freeze_weights(e);
   try {
     load_quantizer_state(model, state);
   } catch (const Error& e) {

@@ -236,7 +236,7 @@ json gemm_lane_plan(Module& model) {
     const GemmQuantizer* q = layer->quantizer();
     if (!q) continue;
     json lanes = json::object();
-    for (int g = 0; g < ops::kGemms; ++g) lanes[ops::gemm_name(ops::Gemm(g))] = q->lanes().bf16[size_t(g)] ? "bf16" : "fp32";
+    for (int g = 0; g < ops::kGemms; ++g) lanes[ops::gemm_name(ops::Gemm(g))] = ops::lane_name(q->lanes().lane[size_t(g)]);
     out[name] = std::move(lanes);
   }
   return out;

@@ -38,17 +38,17 @@ void set_collect_stats(Module& model, bool on);
 void set_calibrating(Module& model, bool on);
 // {"layers": {layer: {role: {...}}}, "mac_share": {precision: fraction}, "native_gemms": {...}}
 // since the last call (empty when nothing was recorded; native_gemms only where a GEMM takes the
-// bf16 lane, see native_gemm_counts); clears what it reports.
+// native lane, see native_gemm_counts); clears what it reports.
 json take_quantization_diagnostics(Module& model);
 
-// Per layer and GEMM, the lane (bf16 or fp32) and oneDNN implementation of its last call, e.g.
+// Per layer and GEMM, the lane (fp32, bf16 or int8) and oneDNN implementation of its last call, e.g.
 // {"layer1.0.conv1": {"forward": {"lane": "bf16", "impl": "brgconv:avx512_core_bf16"}, ...}}, for
 // the manifest. Layers of a model without quantization are not listed.
 json gemm_lanes(Module& model);
 
-// For the GEMMs set to take the bf16 lane: their lane and implementation, and the calls since the
-// last call of this function in bf16, in fp32, and kept in fp32 because a product could fall below
-// 2^−126 (SPEC §9); resets those counts.
+// For the GEMMs set to take a native lane: their lane and implementation, and the calls since the
+// last call of this function in bf16, in int8, in fp32, and kept in fp32 because a product could
+// fall below 2^−126 (SPEC §9); resets those counts.
 json native_gemm_counts(Module& model);
 
 // The lane each layer's GEMMs are set to take, {"layer1.0.conv1": {"forward": "bf16", ...}}: what

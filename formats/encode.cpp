@@ -40,6 +40,15 @@ Tensor decode(const Encoded& e) {
   return y;
 }
 
+std::pair<Tensor, std::vector<float>> decode_int8(const Encoded& e) {
+  const FormatTraits& t = traits_of(e.format.params());
+  LPT_CHECK(t.decode_int8 && e.data.index() == e.format.params().index(), "decode_int8: format ", e.format.name(),
+            " has no exact int8 form (SPEC §9)");
+  Tensor q8 = Tensor::empty(e.shape, e.format.exact_type());
+  std::vector<float> scales = t.decode_int8(e.format.params(), e.data, static_cast<uint8_t*>(q8.raw_data()), e.layout());
+  return {std::move(q8), std::move(scales)};
+}
+
 std::vector<EncodedArray> encoded_arrays(const Encoded& e) {
   const FormatTraits& t = traits_of(e.format.params());
   std::vector<EncodedArray> arrays = t.arrays(e.format.params(), e.data);

@@ -27,6 +27,9 @@ struct Encoded {
 
 Encoded encode(const Tensor& x, const Format& f, const QuantizeOptions& o = {});
 Tensor decode(const Encoded& e);  // row-major, carries the format
+// The int8 form (SPEC §9) of a format whose exact_type() is s8 or u8: the 8-bit integers q·S_v,
+// row-major in e's shape, and the fp32 scale per group; what quantize_int8 gives for the same data.
+std::pair<Tensor, std::vector<float>> decode_int8(const Encoded& e);
 
 // The encoded arrays for export, shaped: packed codes as bytes [n_bytes]; block arrays as the
 // logical shape with the run axis replaced by its number of blocks; group arrays [channels];

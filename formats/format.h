@@ -46,7 +46,8 @@ class Format final : public NumberFormat {
   // e.g. "int4-pv16-s4", "uint8-pt", "int4-pc-octav", "hbfp4-b64", "lns8-g8", "fp8e4m3", "mxfp4".
   std::string name() const override;
   double bits_per_value() const override;
-  // The narrowest hardware type holding every quantized value exactly: bf16 or f32 (SPEC §9).
+  // The narrowest hardware type holding every quantized value exactly (SPEC §9): bf16; s8 / u8
+  // (8-bit integers times an fp32 scale per group, quantize_int8 gives them); or f32.
   DType exact_type() const;
   // How its scales group and what it clips (the trait table's ScaleTraits).
   ScaleTraits scales() const;

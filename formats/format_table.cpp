@@ -178,8 +178,17 @@ int64_t block_size(const FormatParams& fp) {
   return of(fp).granularity == IntGranularity::vector ? of(fp).vector_size : 0;
 }
 
-// q·s with an fp32 scale s: exact only in fp32.
-DType exact_type(const FormatParams&) { return DType::f32; }
+// q·S_v (or q) in s8 / u8 times one fp32 scale per group; fp32 vector scales: f32.
+DType exact_type(const FormatParams& fp) { return int_exact_type(of(fp)); }
+
+std::vector<float> quantize_int8(const FormatParams& fp, const float* x, float* y, uint8_t* q8, const BufferLayout& l,
+                                 const QuantizeOptions& o) {
+  return int_quantize_int8(of(fp), x, y, q8, l, o);
+}
+
+std::vector<float> decode_int8(const FormatParams& fp, const EncodedData& e, uint8_t* q8, const BufferLayout& l) {
+  return int_decode_int8(of(fp), std::get<IntEncoded>(e), q8, l);
+}
 
 ScaleTraits scales(const FormatParams& fp) {
   const IntParams& p = of(fp);
@@ -441,8 +450,10 @@ const std::vector<FormatTraits>& format_table() {
        int_kind::scales,
        IntK::validate,
        IntK::quantize,
+       int_kind::quantize_int8,
        IntK::encode,
        IntK::decode,
+       int_kind::decode_int8,
        int_kind::arrays,
        int_kind::from_arrays,
        {R"({"type":"int","bits":8,"signed":true})", R"({"type":"int","bits":4,"signed":true,"granularity":"channel"})",
@@ -465,8 +476,10 @@ const std::vector<FormatTraits>& format_table() {
        hbfp_kind::scales,
        HbfpK::validate,
        HbfpK::quantize,
+       nullptr,
        HbfpK::encode,
        HbfpK::decode,
+       nullptr,
        hbfp_kind::arrays,
        hbfp_kind::from_arrays,
        {R"({"type":"hbfp","mantissa_bits":3,"block_size":64})", R"({"type":"hbfp","mantissa_bits":5,"block_size":64})",
@@ -483,8 +496,10 @@ const std::vector<FormatTraits>& format_table() {
        lns_kind::scales,
        LnsK::validate,
        LnsK::quantize,
+       nullptr,
        LnsK::encode,
        LnsK::decode,
+       nullptr,
        lns_kind::arrays,
        lns_kind::from_arrays,
        {R"({"type":"lns","bits":8,"gamma":8})", R"({"type":"lns","bits":8,"gamma":8,"granularity":"channel"})",
@@ -500,8 +515,10 @@ const std::vector<FormatTraits>& format_table() {
        minifloat_kind::scales,
        MinifloatK::validate,
        MinifloatK::quantize,
+       nullptr,
        MinifloatK::encode,
        MinifloatK::decode,
+       nullptr,
        minifloat_kind::arrays,
        minifloat_kind::from_arrays,
        {R"({"type":"fp8_e4m3"})", R"({"type":"fp8_e5m2"})", R"({"type":"fp6_e3m2"})", R"({"type":"fp6_e2m3"})",
@@ -519,8 +536,10 @@ const std::vector<FormatTraits>& format_table() {
        mx_kind::scales,
        MxK::validate,
        MxK::quantize,
+       nullptr,
        MxK::encode,
        MxK::decode,
+       nullptr,
        mx_kind::arrays,
        mx_kind::from_arrays,
        {R"({"type":"mx","element":"fp4_e2m1"})", R"({"type":"mx","element":"fp6_e3m2"})",

@@ -32,14 +32,22 @@ struct FormatTraits {
   double (*bits_per_value)(const FormatParams& p);
   int64_t (*block_size)(const FormatParams& p);  // elements per vector / block along the runs; 0: none
   // The narrowest hardware type holding every quantized value exactly (SPEC §9): bf16 when a GEMM
-  // on two such operands can run in bf16 with the emulated result up to fp32 summation order,
-  // else f32 (fp32 scales, LNS: emulated only).
+  // on two such operands can run in bf16 with the emulated result up to fp32 summation order; s8 /
+  // u8 when the values are 8-bit integers times one fp32 scale per group (INT per tensor, per
+  // channel, two-level per vector), so the scales factor out of a forward GEMM; else f32 (fp32
+  // vector scales, LNS: emulated only).
   DType (*exact_type)(const FormatParams& p);
   ScaleTraits (*scales)(const FormatParams& p);
   void (*validate)(const FormatParams& p);
   void (*quantize)(const FormatParams& p, const float* x, float* y, const BufferLayout& l, const QuantizeOptions& o);
+  // For exact_type s8 / u8 (else null): quantize giving the 8-bit integers q8 and the fp32 scale
+  // per group, value = fl32(q8·scale) bit for bit; y (may be null) gets the values too.
+  std::vector<float> (*quantize_int8)(const FormatParams& p, const float* x, float* y, uint8_t* q8,
+                                      const BufferLayout& l, const QuantizeOptions& o);
   EncodedData (*encode)(const FormatParams& p, const float* x, const BufferLayout& l, const QuantizeOptions& o);
   void (*decode)(const FormatParams& p, const EncodedData& e, float* y, const BufferLayout& l);
+  // For exact_type s8 / u8 (else null): decode to the int8 form quantize_int8 gives.
+  std::vector<float> (*decode_int8)(const FormatParams& p, const EncodedData& e, uint8_t* q8, const BufferLayout& l);
   std::vector<EncodedArray> (*arrays)(const FormatParams& p, const EncodedData& e);
   // The inverse of `arrays`, given arrays already checked to be the ones `arrays` makes for this
   // format and shape (names, order, dtypes, sizes, code counts).

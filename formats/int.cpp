@@ -228,6 +228,34 @@ void int_quantize(const IntParams& p, const float* x, float* y, const BufferLayo
   if (vs) vector_scale_stats(vscales, *o.stats);
 }
 
+DType int_exact_type(const IntParams& p) {
+  if (p.bits > 8 || (p.granularity == IntGranularity::vector && !p.two_level())) return DType::f32;
+  const int64_t scale_max = p.two_level() ? (int64_t{1} << p.scale_bits) - 1 : 1;
+  const bool fits_signed = UniformGrid{p.bits, true}.qmax() * scale_max <= 127;
+  const bool fits_unsigned = UniformGrid{p.bits, false}.qmax() * scale_max <= 255;
+  switch (p.signedness) {
+    case Signedness::is_signed: return fits_signed ? DType::s8 : DType::f32;
+    case Signedness::is_unsigned: return fits_unsigned ? DType::u8 : DType::f32;
+    case Signedness::automatic: return fits_signed && fits_unsigned ? DType::s8 : DType::f32;
+  }
+  return DType::f32;
+}
+
+std::vector<float> int_quantize_int8(const IntParams& p, const float* x, float* y, uint8_t* q8,
+                                     const BufferLayout& l, const QuantizeOptions& o) {
+  LPT_CHECK(int_exact_type(p) != DType::f32, "tensor '", o.name, "': its INT format's integers do not fit 8 bits");
+  std::vector<float> vscales, group_scales;
+  float* vs = nullptr;
+  if (o.stats && p.two_level()) {
+    vscales.resize(size_t(int_num_vectors(p, l.runs)));
+    vs = vscales.data();
+  }
+  if (y) run(p, x, ValueInt8Sink{y, q8}, vs, l, o, &group_scales);
+  else run(p, x, Int8Sink{q8}, vs, l, o, &group_scales);
+  if (vs) vector_scale_stats(vscales, *o.stats);
+  return group_scales;
+}
+
 IntEncoded int_encode(const IntParams& p, const float* x, const BufferLayout& l, const QuantizeOptions& o) {
   const int64_t n = l.numel();
   std::vector<int32_t> q(static_cast<size_t>(n));
@@ -266,6 +294,23 @@ void int_decode(const IntParams& p, const IntEncoded& e, float* y, const BufferL
     const Step st = scales.at(m, any);
     y[m] = (q * st.A) * st.B;
   }
+}
+
+std::vector<float> int_decode_int8(const IntParams& p, const IntEncoded& e, uint8_t* q8, const BufferLayout& l) {
+  LPT_CHECK(int_exact_type(p) != DType::f32, "int decode: the format's integers do not fit 8 bits");
+  check_encoded(p, e, l);
+  const StoredScales scales{p, e, l};
+  const bool is_signed = e.is_signed;
+  const int bits = p.bits;
+  const int64_t n = l.numel();
+  const CodeRange any{0, 0};
+#pragma omp parallel for schedule(static)
+  for (int64_t m = 0; m < n; ++m) {
+    const uint32_t c = load_code(e.codes, m);
+    const int32_t q = is_signed ? from_twos_complement(c, bits) : int32_t(c);
+    q8[m] = uint8_t(q * int32_t(scales.at(m, any).A));
+  }
+  return e.scales;
 }
 
 void int_quantize_with_scales(const IntParams& p, const IntEncoded& scales, const float* x, float* y,

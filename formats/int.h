@@ -54,6 +54,23 @@ int64_t int_num_vectors(const IntParams& p, const RunGeometry& runs);
 void int_quantize(const IntParams& p, const float* x, float* y, const BufferLayout& l, const QuantizeOptions& o);
 IntEncoded int_encode(const IntParams& p, const float* x, const BufferLayout& l, const QuantizeOptions& o);
 void int_decode(const IntParams& p, const IntEncoded& e, float* y, const BufferLayout& l);
+// The narrowest type holding every integer the format multiplies by a group's fp32 scale (q, or
+// q·S_v for two-level): s8 when |q·S_v| ≤ 127, u8 when unsigned codes q·S_v ≤ 255 (for `signed:
+// "auto"` both must fit; the resolved format says which), else f32 (fp32 vector scales vary
+// along the vectors, so no group scale factors out).
+DType int_exact_type(const IntParams& p);
+
+// The int8 lane's operands (SPEC §9), for a format whose int_exact_type is s8 or u8: the integer
+// q·S_v of every element in q8 (two's complement for s8), and per group the fp32 scale (s, or γ
+// for two-level) such that fl32(q8·scale) is bit for bit int_quantize's value, which y (may be
+// null) receives as well. Stats as int_quantize gives them.
+std::vector<float> int_quantize_int8(const IntParams& p, const float* x, float* y, uint8_t* q8,
+                                     const BufferLayout& l, const QuantizeOptions& o);
+
+// The int8 form of encoded codes (int_exact_type s8 / u8): q8 = q·S_v per element, and the fp32
+// scale per group, as int_quantize_int8 gives them for the same data.
+std::vector<float> int_decode_int8(const IntParams& p, const IntEncoded& e, uint8_t* q8, const BufferLayout& l);
+
 // Quantizes x with every scale taken from `scales` (as int_encode produced them; its codes are
 // ignored): with all scales frozen, two-level INT is idempotent.
 void int_quantize_with_scales(const IntParams& p, const IntEncoded& scales, const float* x, float* y,

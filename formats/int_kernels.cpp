@@ -388,17 +388,17 @@ void groupwise_pass(const float* x, const Sink& sink, const RunGeometry& g, cons
   }
 }
 
-template InputCheck vector_pass(const float*, const ValueSink&, const BufferLayout&, int64_t, const VectorScaling&,
-                                const RoundingContext&, float*);
-template InputCheck vector_pass(const float*, const CodeSink&, const BufferLayout&, int64_t, const VectorScaling&,
-                                const RoundingContext&, float*);
-template InputCheck two_level_by_group(const float*, const ValueSink&, const BufferLayout&, int64_t,
-                                       const VectorScaling&, const RoundingContext&, float*, float*, float*);
-template InputCheck two_level_by_group(const float*, const CodeSink&, const BufferLayout&, int64_t,
-                                       const VectorScaling&, const RoundingContext&, float*, float*, float*);
-template void groupwise_pass(const float*, const ValueSink&, const RunGeometry&, const GroupSteps&,
-                             const RoundingContext&);
-template void groupwise_pass(const float*, const CodeSink&, const RunGeometry&, const GroupSteps&,
-                             const RoundingContext&);
+#define LPT_INT_SINK(Sink)                                                                                      \
+  template InputCheck vector_pass(const float*, const Sink&, const BufferLayout&, int64_t, const VectorScaling&,      \
+                                  const RoundingContext&, float*);                                                    \
+  template InputCheck two_level_by_group(const float*, const Sink&, const BufferLayout&, int64_t,                     \
+                                         const VectorScaling&, const RoundingContext&, float*, float*, float*);       \
+  template void groupwise_pass(const float*, const Sink&, const RunGeometry&, const GroupSteps&,                      \
+                               const RoundingContext&);
+LPT_INT_SINK(ValueSink)
+LPT_INT_SINK(CodeSink)
+LPT_INT_SINK(Int8Sink)
+LPT_INT_SINK(ValueInt8Sink)
+#undef LPT_INT_SINK
 
 }  // namespace lpt::formats::int_kernels

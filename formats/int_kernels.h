@@ -53,6 +53,22 @@ struct CodeSink {
   int32_t* q;
   void put(int64_t m, float code, float, float) const { q[m] = int32_t(code); }
 };
+// The int8 lane's operand (SPEC §9): the integer q·A (|q·A| ≤ 255, exact in fp32) in one byte
+// (two's complement when negative), whose product with the group scale B is the value.
+struct Int8Sink {
+  uint8_t* q;
+  void put(int64_t m, float code, float A, float) const { q[m] = uint8_t(int32_t(code * A)); }
+};
+// Both: training needs the value for the backward GEMMs and the byte for the forward one.
+struct ValueInt8Sink {
+  float* y;
+  uint8_t* q;
+  void put(int64_t m, float code, float A, float B) const {
+    const float qa = code * A;
+    y[m] = qa * B;
+    q[m] = uint8_t(int32_t(qa));
+  }
+};
 
 // Stochastic rounding's uniform for the element at memory position m (SPEC §1 key).
 class Rounder {

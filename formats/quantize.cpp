@@ -104,6 +104,22 @@ void quantize(const Format& f, const float* x, float* y, const BufferLayout& l, 
   fill_error_stats(original.data(), y, l, *o.stats);
 }
 
+std::vector<float> quantize_int8(const Format& f, const float* x, float* y, uint8_t* q8, const BufferLayout& l,
+                                 const QuantizeOptions& o) {
+  const FormatTraits& t = traits_of(f.params());
+  LPT_CHECK(t.quantize_int8 && (f.exact_type() == DType::s8 || f.exact_type() == DType::u8), "tensor '", o.name,
+            "': format ", f.name(), " has no exact int8 form (SPEC §9)");
+  const QuantizeOptions k = kernel_options(f, o);
+  if (!o.stats) return t.quantize_int8(f.params(), x, y, q8, l, k);
+  *o.stats = QuantizeStats{};
+  if (!o.error_stats) return t.quantize_int8(f.params(), x, y, q8, l, k);
+  std::vector<float> values(y ? 0 : size_t(l.numel()));  // the error statistics compare values
+  float* v = y ? y : values.data();
+  std::vector<float> scales = t.quantize_int8(f.params(), x, v, q8, l, k);
+  fill_error_stats(x, v, l, *o.stats);
+  return scales;
+}
+
 Tensor quantize(const Tensor& x_in, std::shared_ptr<const Format> f, const QuantizeOptions& o) {
   LPT_CHECK(x_in.dtype() == DType::f32, "quantize: tensor '", o.name, "' is ", dtype_name(x_in.dtype()),
             ", expected f32");

@@ -13,6 +13,13 @@ namespace lpt::formats {
 // y = Q(x) over a buffer laid out as `l` (x == y allowed). With o.stats, also the diagnostics.
 void quantize(const Format& f, const float* x, float* y, const BufferLayout& l, const QuantizeOptions& o);
 
+// The int8 lane's quantization, for a format whose exact_type() is s8 or u8: q8 receives the 8-bit
+// integers (q, or q·S_v), the result is the fp32 scale per group of `l`, and fl32(q8·scale) is bit
+// for bit the value quantize() gives, which y (may be null) receives too. With o.stats, the same
+// diagnostics as quantize().
+std::vector<float> quantize_int8(const Format& f, const float* x, float* y, uint8_t* q8, const BufferLayout& l,
+                                 const QuantizeOptions& o);
+
 // A new tensor carrying the format, contiguous or channels-last like x (other strided views come
 // back contiguous). Runs go along o.axis and scale groups along o.channel_axis of the logical
 // tensor; stochastic rounding is keyed by logical element index. An empty tensor stays empty.

@@ -31,7 +31,7 @@ Variable Conv2d::forward(const Variable& x) {
     return ops::conv2d(x, weight_, bias_, params_, nullptr, &quantizer()->lanes());
   }
   const GemmQuantizer::Operands q = quantizer()->prepare(x, weight_, g, training());
-  return ops::conv2d(q.x, q.w, bias_, params_, &q.backward, &q.lanes);
+  return ops::conv2d(q.x, q.w, bias_, params_, &q.backward, &q.lanes, q.int8 ? &*q.int8 : nullptr);
 }
 
 GemmGeometry Conv2d::weight_geometry() const {
@@ -66,7 +66,7 @@ Variable Linear::forward(const Variable& x) {
     return ops::linear(x, weight_, bias_, nullptr, &quantizer()->lanes());
   }
   const GemmQuantizer::Operands q = quantizer()->prepare(x, weight_, g, training());
-  return ops::linear(q.x, q.w, bias_, &q.backward, &q.lanes);
+  return ops::linear(q.x, q.w, bias_, &q.backward, &q.lanes, q.int8 ? &*q.int8 : nullptr);
 }
 
 }  // namespace lpt

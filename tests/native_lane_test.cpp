@@ -30,7 +30,7 @@ namespace {
 
 ops::GemmLanes all_bf16() {
   ops::GemmLanes l;
-  l.bf16 = {true, true, true};
+  l.lane = {ops::Lane::bf16, ops::Lane::bf16, ops::Lane::bf16};
   l.runs = std::make_shared<ops::GemmRuns>();
   return l;
 }
@@ -99,7 +99,7 @@ TEST_P(Bf16ConvLane, EachGemmMatchesFp32WithinTheSpecBound) {
   const GemmResults native = run(conv, x, w, dy, &lanes), emulated = run(conv, x, w, dy, nullptr);
   const GemmResults bound = run(conv, abs_of(x), abs_of(w), abs_of(dy), nullptr);
   for (const ops::GemmRun& r : *lanes.runs) {
-    EXPECT_TRUE(r.bf16) << r.impl;
+    EXPECT_EQ(r.lane, ops::Lane::bf16) << r.impl;
     EXPECT_EQ(r.bf16_calls, 1);
     EXPECT_EQ(r.below_normal_calls, 0);
   }
@@ -128,7 +128,7 @@ TEST(Bf16LinearLane, EachGemmMatchesFp32WithinTheSpecBound) {
   const ops::GemmLanes lanes = all_bf16();
   const GemmResults native = run(linear, x, w, dy, &lanes), emulated = run(linear, x, w, dy, nullptr);
   const GemmResults bound = run(linear, abs_of(x), abs_of(w), abs_of(dy), nullptr);
-  for (const ops::GemmRun& r : *lanes.runs) EXPECT_TRUE(r.bf16) << r.impl;
+  for (const ops::GemmRun& r : *lanes.runs) EXPECT_EQ(r.lane, ops::Lane::bf16) << r.impl;
   expect_within(native.y, emulated.y, bound.y, 48, "forward");
   expect_within(native.dx, emulated.dx, bound.dx, 10, "backward_data");
   expect_within(native.dw, emulated.dw, bound.dw, 32, "backward_weights");
@@ -146,10 +146,10 @@ TEST(Bf16LinearLane, CallsWhoseProductsCouldFallBelowNormalRunInFp32) {
   const ops::GemmLanes lanes = all_bf16();
   const GemmResults native = run(linear, x, w, dy, &lanes), emulated = run(linear, x, w, dy, nullptr);
   const ops::GemmRuns& r = *lanes.runs;
-  EXPECT_FALSE(r[0].bf16);  // forward: x·wᵀ
+  EXPECT_EQ(r[0].lane, ops::Lane::fp32);  // forward: x·wᵀ
   EXPECT_EQ(r[0].below_normal_calls, 1);
-  EXPECT_TRUE(r[1].bf16);   // backward-data: dy·w does not involve x
-  EXPECT_FALSE(r[2].bf16);  // backward-weights: dyᵀ·x
+  EXPECT_EQ(r[1].lane, ops::Lane::bf16);  // backward-data: dy·w does not involve x
+  EXPECT_EQ(r[2].lane, ops::Lane::fp32);  // backward-weights: dyᵀ·x
   EXPECT_EQ(r[2].below_normal_calls, 1);
   EXPECT_EQ(native.y.to_vector(), emulated.y.to_vector());
   EXPECT_EQ(native.dw.to_vector(), emulated.dw.to_vector());
@@ -183,34 +183,34 @@ TEST(GemmLaneChoice, FormatsTheirRowCallsBf16ExactRunInBf16) {
                            R"({"type":"fp8_e5m2","scale":"tensor","pow2_scale":true})"}) {
     GemmQuantizer q("layer", false);
     q.set_formats(formats_all(json, Execution::automatic));
-    EXPECT_EQ(q.lanes().bf16, (std::array<bool, 3>{true, true, true})) << json;
+    EXPECT_EQ(q.lanes().lane, (std::array{ops::Lane::bf16, ops::Lane::bf16, ops::Lane::bf16})) << json;
   }
 }
 
 TEST(GemmLaneChoice, OtherFormatsAndFp32OperandsStayEmulated) {
-  for (const char* json : {R"({"type":"int","bits":4,"granularity":"vector","scale_bits":4})",
+  for (const char* json : {R"({"type":"int","bits":4,"granularity":"vector","vector_size":16})",
                            R"({"type":"lns","bits":8,"gamma":8})", R"({"type":"fp8_e4m3","scale":"tensor"})",
                            R"({"type":"hbfp","mantissa_bits":10,"block_size":16})"}) {
     GemmQuantizer q("layer", false);
     q.set_formats(formats_all(json, Execution::automatic));
-    EXPECT_EQ(q.lanes().bf16, (std::array<bool, 3>{false, false, false})) << json;
+    EXPECT_EQ(q.lanes().lane, (std::array{ops::Lane::fp32, ops::Lane::fp32, ops::Lane::fp32})) << json;
   }
   GemmQuantizer q("layer", false);
   GemmFormats f = formats_all(R"({"type":"hbfp","mantissa_bits":3,"block_size":64})", Execution::automatic);
   f.errors = nullptr;  // the backward GEMMs have an fp32 operand
   q.set_formats(f);
-  EXPECT_FALSE(q.lanes().bf16[1]);
-  EXPECT_FALSE(q.lanes().bf16[2]);
+  EXPECT_EQ(q.lanes().lane[1], ops::Lane::fp32);
+  EXPECT_EQ(q.lanes().lane[2], ops::Lane::fp32);
   f.execution = Execution::emulated;
   f.errors = f.weights;
   q.set_formats(f);
-  EXPECT_EQ(q.lanes().bf16, (std::array<bool, 3>{false, false, false}));
+  EXPECT_EQ(q.lanes().lane, (std::array{ops::Lane::fp32, ops::Lane::fp32, ops::Lane::fp32}));
 }
 
 TEST(GemmLaneChoice, NativeWhereAGemmCannotIsAnErrorNamingLayerGemmAndReason) {
   GemmQuantizer q("layer2.0.conv1", false);
   const std::string e = testing::error_of(
-      [&] { q.set_formats(formats_all(R"({"type":"int","bits":4,"granularity":"channel"})", Execution::native)); });
+      [&] { q.set_formats(formats_all(R"({"type":"int","bits":4,"granularity":"vector","vector_size":16})", Execution::native)); });
   EXPECT_NE(e.find("layer2.0.conv1"), std::string::npos) << e;
   EXPECT_NE(e.find("forward GEMM cannot run natively"), std::string::npos) << e;
   EXPECT_NE(e.find("not exact in bf16"), std::string::npos) << e;

@@ -84,7 +84,8 @@ Impls impls_at_batch(const ConvSpec& c, int64_t batch, onednn::dt operands) {
 void check_model(const std::vector<ConvSpec>& convs, onednn::dt operands = onednn::dt::f32) {
   const bool bf16 = operands == onednn::dt::bf16;
   ops::GemmLanes lanes;
-  lanes.bf16 = {bf16, bf16, bf16};
+  const ops::Lane lane = bf16 ? ops::Lane::bf16 : ops::Lane::fp32;
+  lanes.lane = {lane, lane, lane};
   lanes.runs = std::make_shared<ops::GemmRuns>();
   std::set<std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t>> seen;
   for (const ConvSpec& c : convs) {
@@ -97,7 +98,7 @@ void check_model(const std::vector<ConvSpec>& convs, onednn::dt operands = onedn
     Variable y = ops::conv2d(x, w, Variable(), p, nullptr, &lanes);
     y.backward(Tensor::full(y.shape(), 1.0f, MemoryFormat::channels_last));
     ASSERT_TRUE(x.has_grad() && w.has_grad());
-    for (const ops::GemmRun& r : *lanes.runs) EXPECT_EQ(r.bf16, bf16) << r.impl;
+    for (const ops::GemmRun& r : *lanes.runs) EXPECT_EQ(r.lane, lane) << r.impl;
 
     const Impls small = impls_at_batch(c, 2, operands), training = impls_at_batch(c, 128, operands);
     EXPECT_EQ(small, training) << "batch 2 and batch 128 pick different kernels";

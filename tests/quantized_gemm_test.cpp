@@ -101,7 +101,8 @@ TEST(QuantizedGemm, LinearStepEqualsFp32OnPreQuantizedOperands) {
 }
 
 // The same for a convolution (channels-last activations, OIHW weights), INT formats with OCTAV
-// clipping, MAD for the weights and PWL for the activations.
+// clipping, MAD for the weights and PWL for the activations, in the emulated lane (the int8 lane,
+// which these formats could take, is bounded against it in int8_lane_test.cpp).
 TEST(QuantizedGemm, ConvStepEqualsFp32OnPreQuantizedOperandsWithEstimators) {
   const auto w4 = fmt(R"({"type":"int","bits":4,"granularity":"channel","clipping":"octav"})");
   const auto a4 = fmt(R"({"type":"int","bits":4,"clipping":"octav"})");
@@ -112,6 +113,7 @@ TEST(QuantizedGemm, ConvStepEqualsFp32OnPreQuantizedOperandsWithEstimators) {
   GemmFormats f;
   f.weights = w4, f.activations = a4, f.errors = e8;
   f.weight_estimator = Estimator::mad, f.activation_estimator = Estimator::pwl;
+  f.execution = Execution::emulated;
   layer.set_quantization(f);
   const Tensor x = random_tensor({2, 8, 5, 5}, 5, -1, 1, MemoryFormat::channels_last);
   const Tensor dy = random_tensor({2, 6, 5, 5}, 6, -1, 1, MemoryFormat::channels_last);

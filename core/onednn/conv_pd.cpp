@@ -21,7 +21,27 @@ dnnl::memory::desc conv_user_weights_desc(const Shape& w, int64_t groups, dt typ
   return {{groups, w[0] / groups, w[1], w[2], w[3]}, type, tag::goihw};
 }
 
-std::string operands_label(dt operands) { return operands == dt::bf16 ? "bf16 " : ""; }
+std::string operands_label(dt operands) {
+  switch (operands) {
+    case dt::bf16: return "bf16 ";
+    case dt::u8: return "u8s8 ";
+    case dt::s8: return "s8s8 ";
+    default: return "";
+  }
+}
+
+namespace {
+// The post-ops of the int8 lane: y = sum·scale[c] (+ b[c]), per-channel operands of dims `channel`.
+dnnl::primitive_attr int8_output_attr(const dims& channel, bool bias) {
+  const dnnl::memory::desc per_channel(channel, dt::f32, channel.size() == 4 ? tag::nchw : tag::ab);
+  dnnl::post_ops po;
+  po.append_binary(dnnl::algorithm::binary_mul, per_channel);
+  if (bias) po.append_binary(dnnl::algorithm::binary_add, per_channel);
+  dnnl::primitive_attr attr;
+  attr.set_post_ops(po);
+  return attr;
+}
+}  // namespace
 
 namespace {
 
@@ -71,6 +91,17 @@ dnnl::convolution_forward::primitive_desc conv_forward_pd(const Shape& x, const 
   return pd;
 }
 
+dnnl::convolution_forward::primitive_desc conv_forward_int8_pd(const Shape& x, const Shape& w, bool bias,
+                                                               const ops::Conv2dParams& p, dt src) {
+  ConvDescs d = conv_descs(x, w, false, p, src);
+  d.weights = dnnl::memory::desc(d.weights.dims(), dt::s8, tag::any);
+  const dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
+                                             d.src, d.weights, d.dst, d.strides, d.dilates, d.pad, d.pad);
+  dnnl::convolution_forward::primitive_desc pd(desc, int8_output_attr({1, w[0], 1, 1}, bias), engine());
+  record_impl("conv2d fwd " + operands_label(src) + conv_label(x, w, bias, p), impl_name(pd));
+  return pd;
+}
+
 dnnl::convolution_backward_data::primitive_desc conv_backward_data_pd(const Shape& x, const Shape& w,
                                                                       const ops::Conv2dParams& p, dt operands) {
   const ConvDescs d = conv_descs(x, w, false, p, operands);
@@ -117,6 +148,13 @@ dnnl::matmul::primitive_desc linear_forward_pd(int64_t n, int64_t in, int64_t ou
   dnnl::matmul::primitive_desc pd(desc, engine());
   record_impl("linear fwd " + operands_label(operands) + linear_label(n, in, out) + (bias ? " bias" : ""),
               impl_name(pd));
+  return pd;
+}
+
+dnnl::matmul::primitive_desc linear_forward_int8_pd(int64_t n, int64_t in, int64_t out, bool bias, dt src) {
+  const dnnl::matmul::desc desc(row_major(n, in, src), transposed(out, in, dt::s8), row_major(n, out));
+  dnnl::matmul::primitive_desc pd(desc, int8_output_attr({1, out}, bias), engine());
+  record_impl("linear fwd " + operands_label(src) + linear_label(n, in, out) + (bias ? " bias" : ""), impl_name(pd));
   return pd;
 }
 

@@ -43,15 +43,28 @@ dnnl::convolution_backward_weights::primitive_desc conv_backward_weights_pd(cons
 // A reorder primitive between two layouts of the same tensor; `what` names it in record_impl.
 dnnl::reorder make_reorder(const dnnl::memory::desc& from, const dnnl::memory::desc& to, const std::string& what);
 
+// The int8 lane's forward (SPEC §9): u8 or s8 activations `src`, s8 weights, s32 sums turned into
+// f32 outputs by two binary post-ops, a multiply by the per-output-channel scale (runtime argument
+// kInt8ScalesArg, f32 [C_out]) and, with a bias, its add (kInt8BiasArg): y = sum·scale + b.
+// oneDNN 2.6 takes no runtime output scales for int8 convolutions, so a primitive holding the
+// scales would be rebuilt every step; post-op operands are runtime arguments.
+constexpr int kInt8ScalesArg = DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1;
+constexpr int kInt8BiasArg = DNNL_ARG_ATTR_MULTIPLE_POST_OP(1) | DNNL_ARG_SRC_1;
+dnnl::convolution_forward::primitive_desc conv_forward_int8_pd(const Shape& x, const Shape& w, bool bias,
+                                                               const ops::Conv2dParams& p, dt src);
+
 // linear: x [n, in], w [out, in], y [n, out], all row-major; operands f32 or bf16, results f32.
 // Forward y = x·wᵀ (+ b): wᵀ is a strided view of w.
 dnnl::matmul::primitive_desc linear_forward_pd(int64_t n, int64_t in, int64_t out, bool bias, dt operands);
+// The int8 lane's forward, u8 or s8 x and s8 w, scaled and biased by post-ops as for conv.
+dnnl::matmul::primitive_desc linear_forward_int8_pd(int64_t n, int64_t in, int64_t out, bool bias, dt src);
 // Backward-data dx = dy·w.
 dnnl::matmul::primitive_desc linear_backward_data_pd(int64_t n, int64_t in, int64_t out, dt operands);
 // Backward-weights dw = dyᵀ·x: dyᵀ is a strided view of dy.
 dnnl::matmul::primitive_desc linear_backward_weights_pd(int64_t n, int64_t in, int64_t out, dt operands);
 
-// "bf16 " for bf16 operands, "" for f32: the prefix of a primitive's type in labels and keys.
+// The prefix of a primitive's type in labels and keys, from its first operand's type: "" for f32,
+// "bf16 ", and for the int8 lane (s8 weights) "u8s8 " or "s8s8 ".
 std::string operands_label(dt operands);
 
 }  // namespace lpt::onednn

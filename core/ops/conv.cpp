@@ -51,7 +51,17 @@ Tensor as_nhwc(const Tensor& t) { return nhwc_order(t.shape(), t.strides()) ? t 
 
 dnnl::memory mem(const dnnl::memory::desc& md, const Tensor& t) { return dnnl::memory(md, onednn::engine(), t.raw_data()); }
 
-onednn::dt operand_type(bool bf16) { return bf16 ? onednn::dt::bf16 : onednn::dt::f32; }
+// The oneDNN type of a lane's first operand (activations or errors): the int8 lane takes u8 or s8
+// activations, as a's int8 form holds them, with s8 weights.
+onednn::dt operand_type(Lane lane, const GemmOperand& a) {
+  switch (lane) {
+    case Lane::bf16: return onednn::dt::bf16;
+    case Lane::int8: return a.int8->data.dtype() == DType::u8 ? onednn::dt::u8 : onednn::dt::s8;
+    case Lane::fp32: break;
+  }
+  return onednn::dt::f32;
+}
+bool is_int8(onednn::dt t) { return t == onednn::dt::u8 || t == onednn::dt::s8; }
 
 // A primitive's weights layout beside the user's OIHW one. When they differ, a buffer in the
 // primitive's layout (kept across calls: each state is used by one thread at a time) and the
@@ -94,23 +104,25 @@ struct ConvShape {
   bool bias;
   Conv2dParams p;
   std::string shapes = onednn::conv_label(x, w, false, p);  // formatted once per call, not per key
-  std::string label(const char* direction, bool bf16, bool with_bias) const {
-    return std::string("conv2d ") + direction + " " + onednn::operands_label(operand_type(bf16)) + shapes +
+  std::string label(const char* direction, onednn::dt operands, bool with_bias) const {
+    return std::string("conv2d ") + direction + " " + onednn::operands_label(operands) + shapes +
            (with_bias ? " bias" : "");
   }
 };
 
-// The primitives of one direction, for f32 or bf16 operands, each created once and cached.
+// The primitives of one direction, for f32, bf16 or (forward) int8 operands, each created once and
+// cached.
 struct ConvForward {
   dnnl::convolution_forward::primitive_desc pd;
   dnnl::convolution_forward prim;
   WeightsLayout weights;
   std::string impl;
-  ConvForward(const ConvShape& c, bool bf16)
-      : pd(onednn::conv_forward_pd(c.x, c.w, c.bias, c.p, operand_type(bf16))),
+  ConvForward(const ConvShape& c, onednn::dt operands)
+      : pd(is_int8(operands) ? onednn::conv_forward_int8_pd(c.x, c.w, c.bias, c.p, operands)
+                             : onednn::conv_forward_pd(c.x, c.w, c.bias, c.p, operands)),
         prim(pd),
-        weights(onednn::conv_user_weights_desc(c.w, c.p.groups, operand_type(bf16)), pd.weights_desc(), true,
-                c.label("fwd weights", bf16, c.bias)),
+        weights(onednn::conv_user_weights_desc(c.w, c.p.groups, is_int8(operands) ? onednn::dt::s8 : operands),
+                pd.weights_desc(), true, c.label("fwd weights", operands, c.bias)),
         impl(onednn::impl_name(pd)) {}
 };
 
@@ -119,11 +131,11 @@ struct ConvBackwardData {
   dnnl::convolution_backward_data prim;
   WeightsLayout weights;
   std::string impl;
-  ConvBackwardData(const ConvShape& c, bool bf16)
-      : pd(onednn::conv_backward_data_pd(c.x, c.w, c.p, operand_type(bf16))),
+  ConvBackwardData(const ConvShape& c, onednn::dt operands)
+      : pd(onednn::conv_backward_data_pd(c.x, c.w, c.p, operands)),
         prim(pd),
-        weights(onednn::conv_user_weights_desc(c.w, c.p.groups, operand_type(bf16)), pd.weights_desc(), true,
-                c.label("bwd-data weights", bf16, false)),
+        weights(onednn::conv_user_weights_desc(c.w, c.p.groups, operands), pd.weights_desc(), true,
+                c.label("bwd-data weights", operands, false)),
         impl(onednn::impl_name(pd)) {}
 };
 
@@ -133,11 +145,11 @@ struct ConvBackwardWeights {
   dnnl::convolution_backward_weights prim;
   WeightsLayout diff_weights;
   std::string impl;
-  ConvBackwardWeights(const ConvShape& c, bool with_bias, bool bf16)
-      : pd(onednn::conv_backward_weights_pd(c.x, c.w, with_bias, c.p, operand_type(bf16))),
+  ConvBackwardWeights(const ConvShape& c, bool with_bias, onednn::dt operands)
+      : pd(onednn::conv_backward_weights_pd(c.x, c.w, with_bias, c.p, operands)),
         prim(pd),
         diff_weights(onednn::conv_user_weights_desc(c.w, c.p.groups), pd.diff_weights_desc(), false,
-                     c.label("bwd-weights diff_weights", bf16, with_bias)),
+                     c.label("bwd-weights diff_weights", operands, with_bias)),
         impl(onednn::impl_name(pd)) {}
 };
 
@@ -146,16 +158,21 @@ Tensor conv_forward(const ConvShape& c, const GemmLanes* lanes, GemmOperand& x, 
                     const Shape& y_shape) {
   Tensor y = Tensor::empty(y_shape, DType::f32, MemoryFormat::channels_last);
   run_gemm(
-      lanes, Gemm::forward, x, w,
-      [&](bool bf16) {
-        return onednn::PrimitiveCache::get<ConvForward>(c.label("fwd", bf16, c.bias),
-                                                         [&] { return ConvForward(c, bf16); });
+      lanes, Gemm::forward, x, w, c.w[0],
+      [&](Lane lane, const GemmOperand& a) {
+        const onednn::dt t = operand_type(lane, a);
+        return onednn::PrimitiveCache::get<ConvForward>(c.label("fwd", t, c.bias), [&] { return ConvForward(c, t); });
       },
-      [&](ConvForward& st, const Tensor& xv, const Tensor& wv) {
+      [&](ConvForward& st, const Tensor& xv, const Tensor& wv, const Tensor& scales) {
         std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, mem(st.pd.src_desc(), xv)},
                                                    {DNNL_ARG_WEIGHTS, st.weights.input(wv)},
                                                    {DNNL_ARG_DST, mem(st.pd.dst_desc(), y)}};
-        if (b.defined()) args[DNNL_ARG_BIAS] = onednn::wrap(b);
+        if (scales.defined()) {  // int8: y = sum·scale (+ b) by post-ops
+          args[onednn::kInt8ScalesArg] = mem(st.pd.query_md(dnnl::query::exec_arg_md, onednn::kInt8ScalesArg), scales);
+          if (b.defined()) args[onednn::kInt8BiasArg] = mem(st.pd.query_md(dnnl::query::exec_arg_md, onednn::kInt8BiasArg), b);
+        } else if (b.defined()) {
+          args[DNNL_ARG_BIAS] = onednn::wrap(b);
+        }
         st.prim.execute(onednn::stream(), args);
       });
   return y;
@@ -167,12 +184,13 @@ Tensor conv_backward_data(const ConvShape& c, const GemmLanes* lanes, GemmOperan
   const bool direct = nhwc_order(c.x, dx_strides);
   Tensor dx = direct ? Tensor::empty_strided(c.x, dx_strides) : Tensor::empty(c.x, DType::f32, MemoryFormat::channels_last);
   run_gemm(
-      lanes, Gemm::backward_data, dy, w,
-      [&](bool bf16) {
-        return onednn::PrimitiveCache::get<ConvBackwardData>(c.label("bwd-data", bf16, false),
-                                                              [&] { return ConvBackwardData(c, bf16); });
+      lanes, Gemm::backward_data, dy, w, c.x[1],
+      [&](Lane lane, const GemmOperand& a) {
+        const onednn::dt t = operand_type(lane, a);
+        return onednn::PrimitiveCache::get<ConvBackwardData>(c.label("bwd-data", t, false),
+                                                              [&] { return ConvBackwardData(c, t); });
       },
-      [&](ConvBackwardData& st, const Tensor& dyv, const Tensor& wv) {
+      [&](ConvBackwardData& st, const Tensor& dyv, const Tensor& wv, const Tensor&) {
         st.prim.execute(onednn::stream(), {{DNNL_ARG_DIFF_DST, mem(st.pd.diff_dst_desc(), dyv)},
                                            {DNNL_ARG_WEIGHTS, st.weights.input(wv)},
                                            {DNNL_ARG_DIFF_SRC, mem(st.pd.diff_src_desc(), dx)}});
@@ -188,12 +206,13 @@ void conv_backward_weights(const ConvShape& c, const GemmLanes* lanes, GemmOpera
                            const Tensor& dw, const Tensor& db) {
   const bool with_bias = db.defined();
   run_gemm(
-      lanes, Gemm::backward_weights, x, dy,
-      [&](bool bf16) {
+      lanes, Gemm::backward_weights, x, dy, c.w[0],
+      [&](Lane lane, const GemmOperand& a) {
+        const onednn::dt t = operand_type(lane, a);
         return onednn::PrimitiveCache::get<ConvBackwardWeights>(
-            c.label("bwd-weights", bf16, with_bias), [&] { return ConvBackwardWeights(c, with_bias, bf16); });
+            c.label("bwd-weights", t, with_bias), [&] { return ConvBackwardWeights(c, with_bias, t); });
       },
-      [&](ConvBackwardWeights& st, const Tensor& xv, const Tensor& dyv) {
+      [&](ConvBackwardWeights& st, const Tensor& xv, const Tensor& dyv, const Tensor&) {
         std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, mem(st.pd.src_desc(), xv)},
                                                    {DNNL_ARG_DIFF_DST, mem(st.pd.diff_dst_desc(), dyv)},
                                                    {DNNL_ARG_DIFF_WEIGHTS, st.diff_weights.output(dw)}};
@@ -206,7 +225,7 @@ void conv_backward_weights(const ConvShape& c, const GemmLanes* lanes, GemmOpera
 }  // namespace
 
 Variable conv2d(const Variable& x, const Variable& w, const Variable& bias, const Conv2dParams& p,
-                const BackwardOperands* backward, const GemmLanes* lanes) {
+                const BackwardOperands* backward, const GemmLanes* lanes, const ForwardInt8* int8) {
   const Shape x_shape = x.shape(), w_shape = w.shape();
   const Shape y_shape = conv2d_output_shape(x_shape, w_shape, p);
   const bool has_bias = bias.defined();
@@ -224,8 +243,16 @@ Variable conv2d(const Variable& x, const Variable& w, const Variable& bias, cons
   const bool db_in_gemm = need_dw && need_db && !backward;
   const ConvShape c{x_shape, w_shape, has_bias, p};
 
-  GemmOperand xs{as_nhwc(x.data()), {}};
-  GemmOperand wc{w.data().contiguous(), {}};
+  GemmOperand xs{as_nhwc(x.data()), {}, {}};
+  GemmOperand wc{w.data().contiguous(), {}, {}};
+  if (int8) {
+    LPT_CHECK(int8->x.data.shape() == x_shape && nhwc_order(x_shape, int8->x.data.strides()) &&
+                  int8->w.data.shape() == w_shape && int8->w.data.is_contiguous(),
+              "conv2d: int8 operands ", int8->x.data.describe(), " and ", int8->w.data.describe(),
+              " do not match input ", shape_str(x_shape), " (nhwc) and weight ", shape_str(w_shape), " (OIHW)");
+    xs.int8 = int8->x;
+    wc.int8 = int8->w;
+  }
   Tensor y = conv_forward(c, lanes, xs, wc, has_bias ? bias.data().contiguous() : Tensor(), y_shape);
 
   std::vector<Variable> inputs{x, w};
@@ -237,12 +264,12 @@ Variable conv2d(const Variable& x, const Variable& w, const Variable& bias, cons
   BackwardOperands ops = backward ? *backward : BackwardOperands{};
   GemmOperand saved_x, saved_w;
   if (need_dw) {
-    saved_x = ops.x_for_weights.defined() ? GemmOperand{as_nhwc(ops.x_for_weights), {}} : xs;
-    saved_x.keep(lanes && lanes->bf16[int(Gemm::backward_weights)]);
+    saved_x = ops.x_for_weights.defined() ? GemmOperand{as_nhwc(ops.x_for_weights), {}, {}} : xs;
+    saved_x.keep(lanes && lanes->asks(Gemm::backward_weights, Lane::bf16));
   }
   if (need_dx) {
-    saved_w = ops.w_for_data.defined() ? GemmOperand{ops.w_for_data.contiguous(), {}} : wc;
-    saved_w.keep(lanes && lanes->bf16[int(Gemm::backward_data)]);
+    saved_w = ops.w_for_data.defined() ? GemmOperand{ops.w_for_data.contiguous(), {}, {}} : wc;
+    saved_w.keep(lanes && lanes->asks(Gemm::backward_data, Lane::bf16));
   }
   const std::optional<GemmLanes> lanes_copy = lanes ? std::optional<GemmLanes>(*lanes) : std::nullopt;
   return make_result(
@@ -252,12 +279,12 @@ Variable conv2d(const Variable& x, const Variable& w, const Variable& bias, cons
         const GemmLanes* l = lanes_copy ? &*lanes_copy : nullptr;
         const Tensor dy = as_nhwc(dout);
         if (need_dx) {
-          GemmOperand g{ops.dy_for_data ? as_nhwc(ops.dy_for_data(dy)) : dy, {}};
+          GemmOperand g{ops.dy_for_data ? as_nhwc(ops.dy_for_data(dy)) : dy, {}, {}};
           in[0].accumulate_grad(conv_backward_data(c, l, g, saved_w, dx_strides));
         }
         const Tensor db = need_db ? Tensor::empty({in[2].shape()[0]}) : Tensor();
         if (need_dw) {
-          GemmOperand g{ops.dy_for_weights ? as_nhwc(ops.dy_for_weights(dy)) : dy, {}};
+          GemmOperand g{ops.dy_for_weights ? as_nhwc(ops.dy_for_weights(dy)) : dy, {}, {}};
           const Tensor dw = Tensor::empty(in[1].shape());
           conv_backward_weights(c, l, saved_x, g, dw, db_in_gemm ? db : Tensor());
           in[1].accumulate_grad(dw);

@@ -13,12 +13,21 @@ const char* gemm_name(Gemm g) {
   return "?";
 }
 
-void GemmLanes::record(Gemm g, const std::string& impl, bool ran_bf16, bool below_normal) const {
+const char* lane_name(Lane l) {
+  switch (l) {
+    case Lane::fp32: return "fp32";
+    case Lane::bf16: return "bf16";
+    case Lane::int8: return "int8";
+  }
+  return "?";
+}
+
+void GemmLanes::record(Gemm g, const std::string& impl, Lane ran, bool below_normal) const {
   if (!runs) return;
   GemmRun& r = (*runs)[int(g)];
   r.impl = impl;
-  r.bf16 = ran_bf16;
-  ++(ran_bf16 ? r.bf16_calls : r.fp32_calls);
+  r.lane = ran;
+  ++(ran == Lane::bf16 ? r.bf16_calls : ran == Lane::int8 ? r.int8_calls : r.fp32_calls);
   if (below_normal) ++r.below_normal_calls;
 }
 
@@ -28,10 +37,51 @@ void GemmLanes::record_no_kernel(Gemm g, const std::string& impl) const {
 
 bool is_reference_impl(const std::string& impl) { return impl.find("ref") != std::string::npos; }
 
+namespace {
+template <class T>
+void scale_int8(const T* q, float* y, int64_t n, const std::vector<float>& scales) {
+  const int64_t per = n / int64_t(scales.size());
+#pragma omp parallel for schedule(static)
+  for (int64_t m = 0; m < n; ++m) y[m] = float(q[m]) * scales[size_t(m / per)];
+}
+}  // namespace
+
+Tensor int8_to_f32(const Int8Copy& c) {
+  const Tensor& q = c.data;
+  LPT_CHECK(q.dtype() == DType::s8 || q.dtype() == DType::u8, "int8_to_f32: expected s8 or u8, got ", dtype_name(q.dtype()));
+  LPT_CHECK(c.scales.size() == 1 || (q.is_contiguous() && int64_t(c.scales.size()) == q.shape()[0]),
+            "int8_to_f32: ", c.scales.size(), " scales for ", q.describe(),
+            ", expected one, or one per index of dimension 0 of a contiguous tensor");
+  Tensor y = Tensor::empty_strided(q.shape(), q.strides());
+  if (q.dtype() == DType::s8) scale_int8(q.data<int8_t>(), y.data<float>(), q.numel(), c.scales);
+  else scale_int8(q.data<uint8_t>(), y.data<float>(), q.numel(), c.scales);
+  return y;
+}
+
+Tensor int8_output_scales(const Int8Copy& a, const Int8Copy& b, int64_t out_channels) {
+  LPT_CHECK(a.scales.size() == 1 && (b.scales.size() == 1 || int64_t(b.scales.size()) == out_channels),
+            "int8 GEMM: ", a.scales.size(), " input scales and ", b.scales.size(), " weight scales for ", out_channels,
+            " output channels, expected one and one or one per output channel");
+  Tensor s = Tensor::empty({out_channels});
+  float* p = s.data<float>();
+  for (int64_t o = 0; o < out_channels; ++o) p[o] = a.scales[0] * b.scales[b.scales.size() == 1 ? 0 : size_t(o)];
+  return s;
+}
+
 std::string why_no_bf16_gemms() {
   const dnnl::cpu_isa isa = dnnl::get_effective_cpu_isa();
   if (isa == dnnl::cpu_isa::avx512_core_bf16 || isa == dnnl::cpu_isa::avx512_core_amx) return "";
   return "oneDNN's ISA on this CPU (" + onednn::effective_isa() + ") has no bf16 dot products (AVX512-BF16 or AMX)";
+}
+
+std::string why_no_int8_gemms() {
+  using dnnl::cpu_isa;
+  const cpu_isa isa = dnnl::get_effective_cpu_isa();
+  if (isa == cpu_isa::avx512_core_vnni || isa == cpu_isa::avx512_core_bf16 || isa == cpu_isa::avx512_core_amx ||
+      isa == cpu_isa::avx2_vnni)
+    return "";
+  return "oneDNN's ISA on this CPU (" + onednn::effective_isa() +
+         ") has no int8 dot products with 32-bit sums (VNNI or AMX): its u8×s8 path can saturate";
 }
 
 }  // namespace lpt::ops

@@ -1,13 +1,15 @@
 #pragma once
 // Which type each of a conv or linear layer's three GEMMs runs in, and what actually ran (SPEC §9).
-// layers/ decides from the operands' formats which GEMMs may run in bf16; core converts the
-// (bf16-exact) fp32 operands, runs the bf16 primitive, and keeps a GEMM call in fp32 when its
-// products could fall below bf16's normal range or oneDNN has only a reference kernel for it.
+// layers/ decides from the operands' formats which GEMMs may run in bf16 or int8 and hands the
+// forward GEMM's int8 operands over; core converts the (bf16-exact) fp32 operands, runs the native
+// primitive, and keeps a GEMM call in fp32 when its products could fall below bf16's normal range
+// or oneDNN has only a reference kernel for it.
 #include <array>
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "core/bf16.h"
 #include "core/error.h"
@@ -18,39 +20,68 @@ enum class Gemm { forward, backward_data, backward_weights };
 constexpr int kGemms = 3;
 const char* gemm_name(Gemm g);  // "forward", "backward_data", "backward_weights"
 
+// The type a GEMM's operands are in: fp32; bf16 (fp32 accumulation); int8 (s8 / u8, s32
+// accumulation, scaled to fp32 per output channel; forward only, as oneDNN 2.6's int8 is).
+enum class Lane { fp32, bf16, int8 };
+const char* lane_name(Lane l);  // "fp32", "bf16", "int8"
+
 // One GEMM's calls since the last reset.
 struct GemmRun {
-  std::string impl;              // oneDNN's implementation of the last call, e.g. "brgconv:avx512_core_bf16"
-  bool bf16 = false;             // the last call ran in bf16
-  int64_t bf16_calls = 0;        // calls that ran in bf16
-  int64_t fp32_calls = 0;        // calls that ran in fp32
+  std::string impl;                // oneDNN's implementation of the last call, e.g. "brgconv:avx512_core_bf16"
+  Lane lane = Lane::fp32;          // the lane of the last call
+  int64_t bf16_calls = 0;          // calls that ran in bf16
+  int64_t int8_calls = 0;          // calls that ran in int8
+  int64_t fp32_calls = 0;          // calls that ran in fp32
   int64_t below_normal_calls = 0;  // bf16 asked, fp32 ran: a product could fall below 2^−126
-  std::string no_kernel;         // bf16 asked, fp32 ran: oneDNN's bf16 choice was this reference kernel
+  std::string no_kernel;           // a native lane asked, fp32 ran: oneDNN's choice was this reference kernel
 };
 using GemmRuns = std::array<GemmRun, kGemms>;
 
 struct GemmLanes {
-  std::array<bool, kGemms> bf16{};  // run this GEMM in bf16: both of its operands are bf16-exact
+  std::array<Lane, kGemms> lane{};  // the lane each GEMM asks for: both of its operands are exact in it
   std::shared_ptr<GemmRuns> runs;   // when set, each call is recorded here
-  bool required = false;            // a bf16 GEMM with only a reference kernel is an error, not fp32
+  bool required = false;            // a native GEMM with only a reference kernel is an error, not fp32
   std::string owner;                // the layer, for that error
 
-  bool any() const { return bf16[0] || bf16[1] || bf16[2]; }
-  void record(Gemm g, const std::string& impl, bool ran_bf16, bool below_normal) const;
+  bool asks(Gemm g, Lane l) const { return lane[size_t(g)] == l; }
+  bool any() const { return lane[0] != Lane::fp32 || lane[1] != Lane::fp32 || lane[2] != Lane::fp32; }
+  void record(Gemm g, const std::string& impl, Lane ran, bool below_normal) const;
   void record_no_kernel(Gemm g, const std::string& impl) const;
 };
 
-// A GEMM operand: its fp32 values and, once made, their exact bf16 copy. The backward pass keeps
-// one of the two (keep()), the one its GEMM will read.
+// A forward GEMM operand's int8 form (SPEC §9): 8-bit integers (q, or q·S_v) whose product with
+// one fp32 scale is the operand, the scale per tensor (one) or per index of dimension 0 (a
+// weight's output channel; all other dimensions contiguous inside it).
+struct Int8Copy {
+  Tensor data;  // s8 or u8, same shape and strides as the fp32 operand
+  std::vector<float> scales;
+};
+
+// The int8 forms of a forward GEMM's two operands: activations per tensor, weights per tensor or
+// per output channel.
+struct ForwardInt8 {
+  Int8Copy x, w;
+};
+
+// The fp32 values fl32(q·scale) of an int8 copy (exactly the format's values), same layout.
+Tensor int8_to_f32(const Int8Copy& c);
+
+// A GEMM operand: its fp32 values and, once made, their exact bf16 copy; or, for the int8 lane's
+// forward GEMM, its int8 form (the fp32 values are then made from it when another lane needs
+// them). The backward pass keeps one of the forms (keep()), the one its GEMM will read.
 struct GemmOperand {
   Tensor f32;
   std::optional<Bf16Copy> bf16;
+  std::optional<Int8Copy> int8;
 
   const Bf16Copy& as_bf16() {
-    if (!bf16) bf16 = to_bf16_exact(f32);
+    if (!bf16) bf16 = to_bf16_exact(as_f32());
     return *bf16;
   }
-  Tensor as_f32() const { return f32.defined() ? f32 : bf16_to_f32(bf16->data); }
+  Tensor as_f32() const {
+    if (f32.defined()) return f32;
+    return bf16 ? bf16_to_f32(bf16->data) : int8_to_f32(*int8);
+  }
   void keep(bool as_bf16_copy) {
     if (as_bf16_copy) {
       as_bf16();
@@ -59,38 +90,56 @@ struct GemmOperand {
       f32 = as_f32();
       bf16.reset();
     }
+    int8.reset();
   }
 };
 
-// True for oneDNN's reference implementations ("ref:any", ...), which the bf16 lane never uses.
+// True for oneDNN's reference implementations ("ref:any", ...), which native lanes never use.
 bool is_reference_impl(const std::string& impl);
 
-// Runs GEMM g on operands a and b: in bf16 when `lanes` ask for it, oneDNN has a JIT kernel for it
-// and no product can fall below 2^−126; otherwise in fp32. prims(bool bf16) gives the cached
-// primitives (with their `impl` name); run(prims, a, b) executes them on tensors of that type.
+// Per output channel o, scale_a·scale_b[o] (or scale_b[0] per tensor): what the int8 lane
+// multiplies each output's integer sum by.
+Tensor int8_output_scales(const Int8Copy& a, const Int8Copy& b, int64_t out_channels);
+
+// Runs GEMM g on operands a and b in the lane `lanes` ask for when oneDNN has a JIT kernel for it
+// and it is exact on this call (bf16: no product can fall below 2^−126; int8: both operands have
+// their int8 form), otherwise in fp32. prims(Lane, const GemmOperand& a) gives the cached
+// primitives (with their `impl` name; int8 ones depend on a's signedness); run(prims, a, b, scales)
+// executes them on tensors of that lane's type, `scales` the int8 lane's per-output-channel scales
+// (undefined otherwise).
 template <class Prims, class Run>
-void run_gemm(const GemmLanes* lanes, Gemm g, GemmOperand& a, GemmOperand& b, Prims&& prims, Run&& run) {
+void run_gemm(const GemmLanes* lanes, Gemm g, GemmOperand& a, GemmOperand& b, int64_t out_channels, Prims&& prims,
+              Run&& run) {
   bool below_normal = false;
-  if (lanes && lanes->bf16[int(g)]) {
-    const auto st = prims(true);
+  const Lane asked = lanes ? lanes->lane[size_t(g)] : Lane::fp32;
+  if (asked != Lane::fp32 && (asked != Lane::int8 || (a.int8 && b.int8))) {
+    const auto st = prims(asked, a);
     if (is_reference_impl(st->impl)) {
       LPT_CHECK(!lanes->required, "layer '", lanes->owner, "': execution \"native\": oneDNN has only the reference kernel ",
-                st->impl, " for its bf16 ", gemm_name(g), " GEMM");
+                st->impl, " for its ", lane_name(asked), " ", gemm_name(g), " GEMM");
       lanes->record_no_kernel(g, st->impl);
+    } else if (asked == Lane::int8) {
+      run(*st, a.int8->data, b.int8->data, int8_output_scales(*a.int8, *b.int8, out_channels));
+      lanes->record(g, st->impl, asked, false);
+      return;
     } else if (bf16_products_normal(a.as_bf16().min_abs, b.as_bf16().min_abs)) {
-      run(*st, a.as_bf16().data, b.as_bf16().data);
-      lanes->record(g, st->impl, true, false);
+      run(*st, a.as_bf16().data, b.as_bf16().data, Tensor());
+      lanes->record(g, st->impl, asked, false);
       return;
     } else {
       below_normal = true;
     }
   }
-  const auto st = prims(false);
-  run(*st, a.as_f32(), b.as_f32());
-  if (lanes) lanes->record(g, st->impl, false, below_normal);
+  const auto st = prims(Lane::fp32, a);
+  run(*st, a.as_f32(), b.as_f32(), Tensor());
+  if (lanes) lanes->record(g, st->impl, Lane::fp32, below_normal);
 }
 // Empty when oneDNN's effective ISA has bf16 dot products (AVX512-BF16 or AMX), else why not: the
 // bf16 lane's speed needs them (below that oneDNN emulates bf16 with fp32 instructions).
 std::string why_no_bf16_gemms();
+// Empty when oneDNN's effective ISA has int8 dot products with 32-bit sums (VNNI or AMX), else why
+// not: without them oneDNN's u8×s8 path adds pairs of products in 16 bits (vpmaddubsw), which can
+// saturate, and halves the weights to avoid it, so the result is no longer exact.
+std::string why_no_int8_gemms();
 
 }  // namespace lpt::ops

@@ -34,11 +34,19 @@ void bias_backward(float* db, const float* dy, int64_t rows, int64_t cols) {
 
 namespace {
 
-onednn::dt operand_type(bool bf16) { return bf16 ? onednn::dt::bf16 : onednn::dt::f32; }
+// As conv2d's: the int8 lane takes u8 or s8 x, as its int8 form holds it, with s8 weights.
+onednn::dt operand_type(Lane lane, const GemmOperand& a) {
+  switch (lane) {
+    case Lane::bf16: return onednn::dt::bf16;
+    case Lane::int8: return a.int8->data.dtype() == DType::u8 ? onednn::dt::u8 : onednn::dt::s8;
+    case Lane::fp32: break;
+  }
+  return onednn::dt::f32;
+}
 
 dnnl::memory mem(const dnnl::memory::desc& md, const Tensor& t) { return dnnl::memory(md, onednn::engine(), t.raw_data()); }
 
-// One matmul direction for f32 or bf16 operands, created once per shape and cached.
+// One matmul direction for f32, bf16 or (forward) int8 operands, created once per shape and cached.
 struct Matmul {
   dnnl::matmul::primitive_desc pd;
   dnnl::matmul prim;
@@ -51,11 +59,11 @@ struct LinearShape {
   bool bias;
   // The cached primitives of one direction ("fwd", "bwd-data", "bwd-weights").
   template <class Make>
-  std::shared_ptr<Matmul> get(const char* direction, bool bf16, Make&& make) const {
-    const std::string key = std::string("linear ") + direction + " " + onednn::operands_label(operand_type(bf16)) +
+  std::shared_ptr<Matmul> get(const char* direction, onednn::dt operands, Make&& make) const {
+    const std::string key = std::string("linear ") + direction + " " + onednn::operands_label(operands) +
                             std::to_string(n) + "x" + std::to_string(in) + "->" + std::to_string(out) +
                             (bias ? " bias" : "");
-    return onednn::PrimitiveCache::get<Matmul>(key, [&] { return Matmul(make(operand_type(bf16))); });
+    return onednn::PrimitiveCache::get<Matmul>(key, [&] { return Matmul(make(operands)); });
   }
 };
 
@@ -63,15 +71,23 @@ struct LinearShape {
 Tensor linear_forward(const LinearShape& s, const GemmLanes* lanes, GemmOperand& x, GemmOperand& w, const Tensor& b) {
   Tensor y = Tensor::empty({s.n, s.out});
   run_gemm(
-      lanes, Gemm::forward, x, w,
-      [&](bool bf16) {
-        return s.get("fwd", bf16, [&](onednn::dt t) { return onednn::linear_forward_pd(s.n, s.in, s.out, s.bias, t); });
+      lanes, Gemm::forward, x, w, s.out,
+      [&](Lane lane, const GemmOperand& a) {
+        return s.get("fwd", operand_type(lane, a), [&](onednn::dt t) {
+          return t == onednn::dt::u8 || t == onednn::dt::s8 ? onednn::linear_forward_int8_pd(s.n, s.in, s.out, s.bias, t)
+                                                            : onednn::linear_forward_pd(s.n, s.in, s.out, s.bias, t);
+        });
       },
-      [&](Matmul& st, const Tensor& xv, const Tensor& wv) {
+      [&](Matmul& st, const Tensor& xv, const Tensor& wv, const Tensor& scales) {
         std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, mem(st.pd.src_desc(), xv)},
                                                    {DNNL_ARG_WEIGHTS, mem(st.pd.weights_desc(), wv)},
                                                    {DNNL_ARG_DST, mem(st.pd.dst_desc(), y)}};
-        if (b.defined()) args[DNNL_ARG_BIAS] = mem(st.pd.bias_desc(), b);
+        if (scales.defined()) {  // int8: y = sum·scale (+ b) by post-ops
+          args[onednn::kInt8ScalesArg] = mem(st.pd.query_md(dnnl::query::exec_arg_md, onednn::kInt8ScalesArg), scales);
+          if (b.defined()) args[onednn::kInt8BiasArg] = mem(st.pd.query_md(dnnl::query::exec_arg_md, onednn::kInt8BiasArg), b);
+        } else if (b.defined()) {
+          args[DNNL_ARG_BIAS] = mem(st.pd.bias_desc(), b);
+        }
         st.prim.execute(onednn::stream(), args);
       });
   return y;
@@ -81,11 +97,12 @@ Tensor linear_forward(const LinearShape& s, const GemmLanes* lanes, GemmOperand&
 Tensor linear_backward_data(const LinearShape& s, const GemmLanes* lanes, GemmOperand& dy, GemmOperand& w) {
   Tensor dx = Tensor::empty({s.n, s.in});
   run_gemm(
-      lanes, Gemm::backward_data, dy, w,
-      [&](bool bf16) {
-        return s.get("bwd-data", bf16, [&](onednn::dt t) { return onednn::linear_backward_data_pd(s.n, s.in, s.out, t); });
+      lanes, Gemm::backward_data, dy, w, s.in,
+      [&](Lane lane, const GemmOperand& a) {
+        return s.get("bwd-data", operand_type(lane, a),
+                     [&](onednn::dt t) { return onednn::linear_backward_data_pd(s.n, s.in, s.out, t); });
       },
-      [&](Matmul& st, const Tensor& dyv, const Tensor& wv) {
+      [&](Matmul& st, const Tensor& dyv, const Tensor& wv, const Tensor&) {
         st.prim.execute(onednn::stream(), {{DNNL_ARG_SRC, mem(st.pd.src_desc(), dyv)},
                                            {DNNL_ARG_WEIGHTS, mem(st.pd.weights_desc(), wv)},
                                            {DNNL_ARG_DST, mem(st.pd.dst_desc(), dx)}});
@@ -97,12 +114,12 @@ Tensor linear_backward_data(const LinearShape& s, const GemmLanes* lanes, GemmOp
 Tensor linear_backward_weights(const LinearShape& s, const GemmLanes* lanes, GemmOperand& x, GemmOperand& dy) {
   Tensor dw = Tensor::empty({s.out, s.in});
   run_gemm(
-      lanes, Gemm::backward_weights, x, dy,
-      [&](bool bf16) {
-        return s.get("bwd-weights", bf16,
+      lanes, Gemm::backward_weights, x, dy, s.out,
+      [&](Lane lane, const GemmOperand& a) {
+        return s.get("bwd-weights", operand_type(lane, a),
                      [&](onednn::dt t) { return onednn::linear_backward_weights_pd(s.n, s.in, s.out, t); });
       },
-      [&](Matmul& st, const Tensor& xv, const Tensor& dyv) {
+      [&](Matmul& st, const Tensor& xv, const Tensor& dyv, const Tensor&) {
         st.prim.execute(onednn::stream(), {{DNNL_ARG_SRC, mem(st.pd.src_desc(), dyv)},
                                            {DNNL_ARG_WEIGHTS, mem(st.pd.weights_desc(), xv)},
                                            {DNNL_ARG_DST, mem(st.pd.dst_desc(), dw)}});
@@ -113,7 +130,7 @@ Tensor linear_backward_weights(const LinearShape& s, const GemmLanes* lanes, Gem
 }  // namespace
 
 Variable linear(const Variable& x, const Variable& w, const Variable& bias, const BackwardOperands* backward,
-                const GemmLanes* lanes) {
+                const GemmLanes* lanes, const ForwardInt8* int8) {
   const Shape& xs = x.shape();
   const Shape& ws = w.shape();
   LPT_CHECK(xs.size() == 2, "linear: input ", shape_str(xs), " must be 2-D [N, in_features]");
@@ -136,8 +153,16 @@ Variable linear(const Variable& x, const Variable& w, const Variable& bias, cons
   const bool need_db = grad && has_bias && bias.requires_grad();
   const LinearShape s{n, in, out, has_bias};
 
-  GemmOperand xc{x.data().contiguous(), {}};
-  GemmOperand wc{w.data().contiguous(), {}};
+  GemmOperand xc{x.data().contiguous(), {}, {}};
+  GemmOperand wc{w.data().contiguous(), {}, {}};
+  if (int8) {
+    LPT_CHECK(int8->x.data.shape() == xs && int8->x.data.is_contiguous() && int8->w.data.shape() == ws &&
+                  int8->w.data.is_contiguous(),
+              "linear: int8 operands ", int8->x.data.describe(), " and ", int8->w.data.describe(),
+              " do not match input ", shape_str(xs), " and weight ", shape_str(ws));
+    xc.int8 = int8->x;
+    wc.int8 = int8->w;
+  }
   Tensor y = linear_forward(s, lanes, xc, wc, has_bias ? bias.data().contiguous() : Tensor());
 
   std::vector<Variable> inputs{x, w};
@@ -147,12 +172,12 @@ Variable linear(const Variable& x, const Variable& w, const Variable& bias, cons
   BackwardOperands ops = backward ? *backward : BackwardOperands{};
   GemmOperand saved_x, saved_w;
   if (need_dw) {
-    saved_x = ops.x_for_weights.defined() ? GemmOperand{ops.x_for_weights.contiguous(), {}} : xc;
-    saved_x.keep(lanes && lanes->bf16[int(Gemm::backward_weights)]);
+    saved_x = ops.x_for_weights.defined() ? GemmOperand{ops.x_for_weights.contiguous(), {}, {}} : xc;
+    saved_x.keep(lanes && lanes->asks(Gemm::backward_weights, Lane::bf16));
   }
   if (need_dx) {
-    saved_w = ops.w_for_data.defined() ? GemmOperand{ops.w_for_data.contiguous(), {}} : wc;
-    saved_w.keep(lanes && lanes->bf16[int(Gemm::backward_data)]);
+    saved_w = ops.w_for_data.defined() ? GemmOperand{ops.w_for_data.contiguous(), {}, {}} : wc;
+    saved_w.keep(lanes && lanes->asks(Gemm::backward_data, Lane::bf16));
   }
   const std::optional<GemmLanes> lanes_copy = lanes ? std::optional<GemmLanes>(*lanes) : std::nullopt;
   return make_result(
@@ -162,11 +187,11 @@ Variable linear(const Variable& x, const Variable& w, const Variable& bias, cons
         const GemmLanes* l = lanes_copy ? &*lanes_copy : nullptr;
         const Tensor dy = dout.contiguous();
         if (need_dx) {
-          GemmOperand g{ops.dy_for_data ? ops.dy_for_data(dy).contiguous() : dy, {}};
+          GemmOperand g{ops.dy_for_data ? ops.dy_for_data(dy).contiguous() : dy, {}, {}};
           in[0].accumulate_grad(linear_backward_data(s, l, g, saved_w));
         }
         if (need_dw) {
-          GemmOperand g{ops.dy_for_weights ? ops.dy_for_weights(dy).contiguous() : dy, {}};
+          GemmOperand g{ops.dy_for_weights ? ops.dy_for_weights(dy).contiguous() : dy, {}, {}};
           in[1].accumulate_grad(linear_backward_weights(s, l, saved_x, g));
         }
         if (need_db) {

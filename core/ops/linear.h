@@ -10,9 +10,11 @@ namespace lpt::ops {
 // x: [N, in], w: [out, in] (PyTorch layout), bias: [out] or an undefined Variable() for none.
 // Returns contiguous [N, out]. Only the gradients whose inputs require one are computed. With
 // `backward`, the backward GEMMs take its operands (the bias gradient sums the incoming dy). With
-// `lanes`, the GEMMs it marks run in bf16 (operands bf16-exact), every call recorded there.
+// `lanes`, the GEMMs it marks run in bf16 (operands bf16-exact) or, for the forward GEMM, in int8
+// on `int8`'s row-major operands (whose values are x's and w's data), every call recorded there.
 Variable linear(const Variable& x, const Variable& w, const Variable& bias,
-                const BackwardOperands* backward = nullptr, const GemmLanes* lanes = nullptr);
+                const BackwardOperands* backward = nullptr, const GemmLanes* lanes = nullptr,
+                const ForwardInt8* int8 = nullptr);
 
 // db[j] = sum over rows i of dy[i, j] for a row-major [rows, cols] matrix: the bias gradient of a
 // linear layer, or of a convolution with channels-last dy (rows = N·H·W). The summation order is

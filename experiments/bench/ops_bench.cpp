@@ -80,7 +80,7 @@ void BM_Conv3x3(benchmark::State& state) {
   ops::Conv2dParams p;
   p.pad_h = p.pad_w = 1;
   ops::GemmLanes lanes;
-  lanes.bf16 = {bool(mask & 1), bool(mask & 2), bool(mask & 4)};
+  for (int g = 0; g < ops::kGemms; ++g) lanes.lane[size_t(g)] = mask & (1 << g) ? ops::Lane::bf16 : ops::Lane::fp32;
   Variable x(bf16_values(uniform(s, 1, -1.0f, 1.0f, MemoryFormat::channels_last)), backward);
   Variable w(bf16_values(uniform({C, C, 3, 3}, 2, -0.1f, 0.1f, MemoryFormat::contiguous)), backward);
   run(

@@ -63,44 +63,69 @@ std::array<std::pair<const RoleQuantizer*, const RoleQuantizer*>, ops::kGemms> G
            {activations_weights_ ? &activations_weights_ : &activations_, &errors_weights_}}};
 }
 
+namespace {
+
+// Why a GEMM on operands a and b cannot run in `lane` (bf16 or int8); empty when it can.
+std::string why_not(ops::Lane lane, ops::Gemm g, const RoleQuantizer& a, const RoleQuantizer& b,
+                    const std::string& layer) {
+  for (const RoleQuantizer* r : {&a, &b})
+    if (!*r) return "its " + role_of(*r, layer) + " operand is fp32";
+  if (lane == ops::Lane::bf16) {
+    for (const RoleQuantizer* r : {&a, &b})
+      if (r->format()->exact_type() != DType::bf16)
+        return "its " + role_of(*r, layer) + " format " + r->format()->name() + " is not exact in bf16 (SPEC §9)";
+    return ops::why_no_bf16_gemms();
+  }
+  if (g != ops::Gemm::forward) return "oneDNN 2.6's int8 primitives are forward-only";
+  const DType ta = a.format()->exact_type(), tb = b.format()->exact_type();
+  if (ta != DType::s8 && ta != DType::u8)
+    return "its " + role_of(a, layer) + " format " + a.format()->name() + " has no exact int8 form (SPEC §9)";
+  if (tb != DType::s8)
+    return "its " + role_of(b, layer) + " format " + b.format()->name() + " has no exact s8 form (SPEC §9)";
+  return ops::why_no_int8_gemms();
+}
+
+}  // namespace
+
 void GemmQuantizer::plan_lanes() {
   const auto operands = gemm_operands();
-  const std::string no_bf16 = ops::why_no_bf16_gemms();
   for (int g = 0; g < ops::kGemms; ++g) {
-    // Why this GEMM cannot run in bf16; empty when it can.
-    std::string why;
-    for (const RoleQuantizer* r : {operands[size_t(g)].first, operands[size_t(g)].second}) {
-      const std::string role = role_of(*r, layer_);
-      if (!*r) why = "its " + role + " operand is fp32";
-      else if (r->format()->exact_type() != DType::bf16)
-        why = "its " + role + " format " + r->format()->name() + " is not exact in bf16 (SPEC §9)";
-      if (!why.empty()) break;
-    }
-    if (why.empty()) why = no_bf16;
-    LPT_CHECK(formats_.execution != Execution::native || why.empty(), "layer '", layer_, "': execution \"native\": the ",
-              ops::gemm_name(ops::Gemm(g)), " GEMM cannot run natively: ", why);
-    lanes_.bf16[size_t(g)] = formats_.execution != Execution::emulated && why.empty();
+    const ops::Gemm gemm = ops::Gemm(g);
+    const auto& [a, b] = operands[size_t(g)];
+    // The forward GEMM prefers int8 (integer sums are exact), then bf16; the backward ones bf16.
+    const std::string why_int8 = gemm == ops::Gemm::forward ? why_not(ops::Lane::int8, gemm, *a, *b, layer_) : "";
+    const std::string why_bf16 = why_not(ops::Lane::bf16, gemm, *a, *b, layer_);
+    ops::Lane lane = ops::Lane::fp32;
+    if (gemm == ops::Gemm::forward && why_int8.empty()) lane = ops::Lane::int8;
+    else if (why_bf16.empty()) lane = ops::Lane::bf16;
+    LPT_CHECK(formats_.execution != Execution::native || lane != ops::Lane::fp32, "layer '", layer_,
+              "': execution \"native\": the ", ops::gemm_name(gemm), " GEMM cannot run natively: ",
+              gemm == ops::Gemm::forward ? "not in int8: " + why_int8 + "; not in bf16: " + why_bf16 : why_bf16);
+    lanes_.lane[size_t(g)] = formats_.execution == Execution::emulated ? ops::Lane::fp32 : lane;
   }
   lanes_.required = formats_.execution == Execution::native;
   lanes_.owner = layer_;
 }
 
-nlohmann::json GemmQuantizer::gemm_runs(bool counts, bool bf16_only) const {
+nlohmann::json GemmQuantizer::gemm_runs(bool counts, bool native_only) const {
   nlohmann::json out = nlohmann::json::object();
   for (int g = 0; g < ops::kGemms; ++g) {
     const ops::GemmRun& r = (*lanes_.runs)[size_t(g)];
-    if (r.impl.empty() || (bf16_only && !lanes_.bf16[size_t(g)])) continue;  // never called, or not asked
-    nlohmann::json j{{"lane", r.bf16 ? "bf16" : "fp32"}, {"impl", r.impl}};
-    if (!r.no_kernel.empty()) j["bf16_reference_kernel"] = r.no_kernel;
+    if (r.impl.empty() || (native_only && lanes_.lane[size_t(g)] == ops::Lane::fp32)) continue;  // never called, or not asked
+    nlohmann::json j{{"lane", ops::lane_name(r.lane)}, {"impl", r.impl}};
+    if (!r.no_kernel.empty()) j["reference_kernel"] = r.no_kernel;
     if (counts)
-      j.update({{"bf16_calls", r.bf16_calls}, {"fp32_calls", r.fp32_calls}, {"below_normal_calls", r.below_normal_calls}});
+      j.update({{"bf16_calls", r.bf16_calls},
+                {"int8_calls", r.int8_calls},
+                {"fp32_calls", r.fp32_calls},
+                {"below_normal_calls", r.below_normal_calls}});
     out[ops::gemm_name(ops::Gemm(g))] = std::move(j);
   }
   return out;
 }
 
 void GemmQuantizer::reset_gemm_counts() {
-  for (ops::GemmRun& r : *lanes_.runs) r.bf16_calls = r.fp32_calls = r.below_normal_calls = 0;
+  for (ops::GemmRun& r : *lanes_.runs) r.bf16_calls = r.int8_calls = r.fp32_calls = r.below_normal_calls = 0;
 }
 
 ClipMode GemmQuantizer::mode(bool training) const {
@@ -118,9 +143,13 @@ GemmQuantizer::Operands GemmQuantizer::prepare(const Variable& x, const Variable
                                                   : x.data().to(MemoryFormat::channels_last);
   const Tensor wc = w.data().contiguous();
 
+  // The int8 lane's forward GEMM takes both operands' int8 forms (plan_lanes: both have one).
+  const bool int8 = lanes_.asks(ops::Gemm::forward, ops::Lane::int8);
+  std::optional<ops::Int8Copy> x8, w8;
   if (activations_) {
     const BufferLayout l = forward_x_layout(g);
-    QuantizedTensor q = activations_.apply(xs, l, m, seed, step, collect);
+    QuantizedTensor q = activations_.apply(xs, l, m, seed, step, collect, int8);
+    x8 = std::move(q.int8);
     out.x = quantized_input(x, xs, std::move(q.value), formats_.activation_estimator, std::move(q.clip), l, {});
   }
   if (weights_ || weight_gradients_) {
@@ -133,12 +162,14 @@ GemmQuantizer::Operands GemmQuantizer::prepare(const Variable& x, const Variable
       };
     if (weights_) {
       const BufferLayout l = forward_w_layout(g, *weights_.format());
-      QuantizedTensor q = weights_.apply(wc, l, m, seed, step, collect);
+      QuantizedTensor q = weights_.apply(wc, l, m, seed, step, collect, int8);
+      w8 = std::move(q.int8);
       out.w = quantized_input(w, wc, std::move(q.value), formats_.weight_estimator, std::move(q.clip), l, to_dw);
     } else {  // fp32 weights whose gradients are quantized
       out.w = quantized_input(w, wc, wc, Estimator::ste, {}, BufferLayout::flat(wc.numel()), to_dw);
     }
   }
+  if (int8) out.int8 = ops::ForwardInt8{std::move(*x8), std::move(*w8)};
   if (!training || !grad_enabled()) return out;
 
   if (errors_data_) {

@@ -5,6 +5,7 @@
 #include <array>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -25,8 +26,11 @@ class GemmQuantizer {
   // `layer` is the layer's full name; `input_nonnegative` says its input is a ReLU/ReLU6 output.
   GemmQuantizer(std::string layer, bool input_nonnegative);
 
-  // Throws naming the layer, the GEMM and the reason when f.execution is native and a GEMM
-  // cannot run natively (an operand not bf16-exact, or no bf16 instructions on this CPU).
+  // Decides each GEMM's lane (SPEC §9): the forward GEMM in int8 where both operands have an exact
+  // int8 form (s8 weights), else in bf16 where both are bf16-exact; the backward GEMMs in bf16
+  // where both are bf16-exact; fp32 elsewhere, and always under `emulated`. Throws naming the
+  // layer, the GEMM and the reason when f.execution is native and a GEMM cannot run natively (an
+  // operand not exact in the lane's type, or this CPU lacks the lane's instructions).
   void set_formats(const GemmFormats& f);
   const GemmFormats& formats() const { return formats_; }
   bool active() const { return formats_.any(); }
@@ -42,7 +46,8 @@ class GemmQuantizer {
   struct Operands {
     Variable x, w;
     ops::BackwardOperands backward;
-    ops::GemmLanes lanes;  // which GEMMs run in bf16; calls are recorded for gemm_runs()
+    ops::GemmLanes lanes;  // which GEMMs run natively; calls are recorded for gemm_runs()
+    std::optional<ops::ForwardInt8> int8;  // the forward GEMM's int8 operands when it takes the int8 lane
   };
   Operands prepare(const Variable& x, const Variable& w, const GemmGeometry& g, bool training);
 
@@ -52,14 +57,17 @@ class GemmQuantizer {
   // decode() of the result is bit for bit the weight operand prepare() gives in evaluation.
   formats::Encoded encode_weights(const Tensor& w, const GemmGeometry& g) const;
 
+  // Weights loaded from an export (encode_weights' codes): evaluation uses exactly these from now on.
+  void freeze_weights(const formats::Encoded& e) { weights_.freeze(e); }
+
   // The lanes of this layer's GEMMs as set_formats() decided them, recording calls; layers without
   // formats (fp32 throughout) pass them too, so that every GEMM's implementation is on record.
   const ops::GemmLanes& lanes() const { return lanes_; }
   // Per GEMM ("forward", "backward_data", "backward_weights"): the lane and oneDNN implementation
-  // of its last call, and (with counts) the calls in bf16, in fp32, and kept in fp32 because a
-  // product could fall below 2^−126 since the last reset_gemm_counts(). `bf16_only`: only the
-  // GEMMs set to take the bf16 lane.
-  nlohmann::json gemm_runs(bool counts, bool bf16_only) const;
+  // of its last call, and (with counts) the calls in bf16, in int8, in fp32, and kept in fp32
+  // because a product could fall below 2^−126 since the last reset_gemm_counts(). `native_only`:
+  // only the GEMMs set to take a native lane.
+  nlohmann::json gemm_runs(bool counts, bool native_only) const;
   void reset_gemm_counts();
 
   // Counts one training step's three GEMMs (prepare() does so for training steps; layers without

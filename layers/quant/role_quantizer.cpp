@@ -19,13 +19,41 @@ RoleQuantizer::RoleQuantizer(std::string name, bool input_nonnegative, bool aver
 
 void RoleQuantizer::set_format(std::shared_ptr<const formats::Format> f) {
   format_ = f ? std::make_shared<const formats::Format>(f->resolved(input_nonnegative_)) : nullptr;
+  if (frozen_.defined() && !(format_ && format_->to_json() == frozen_.format()->to_json())) {
+    frozen_ = Tensor();
+    frozen_int8_.reset();
+  }
+}
+
+void RoleQuantizer::freeze(const formats::Encoded& e) {
+  LPT_CHECK(format_ && e.format == *format_, "quantizer '", name_, "': frozen codes are ", e.format.name(),
+            ", its format is ", format_ ? format_->name() : "fp32");
+  frozen_ = formats::decode(e);
+  frozen_int8_.reset();
+  const DType t = e.format.exact_type();
+  if (t == DType::s8 || t == DType::u8) {
+    auto [q8, scales] = formats::decode_int8(e);
+    frozen_int8_ = ops::Int8Copy{std::move(q8), std::move(scales)};
+  }
 }
 
 QuantizedTensor RoleQuantizer::apply(const Tensor& x, const formats::BufferLayout& l, ClipMode mode, uint64_t seed,
-                                     uint64_t step, bool collect) {
+                                     uint64_t step, bool collect, bool int8) {
   LPT_CHECK(format_, "quantizer '", name_, "' has no format");
   LPT_CHECK(x.is_dense() && l.numel() == x.numel(), "quantizer '", name_, "': tensor ", x.describe(),
             " does not match its layout of ", l.numel(), " elements");
+  if (frozen_.defined()) {
+    LPT_CHECK(x.is_contiguous() && x.numel() == frozen_.numel(), "quantizer '", name_, "': tensor ", x.describe(),
+              " does not match its frozen codes of shape ", shape_str(frozen_.shape()));
+    Tensor y = frozen_.view(x.shape());
+    y.set_format(format_);
+    std::optional<ops::Int8Copy> q8;
+    if (int8) {
+      LPT_CHECK(frozen_int8_, "quantizer '", name_, "': format ", format_->name(), " has no int8 form");
+      q8 = ops::Int8Copy{frozen_int8_->data.view(x.shape()), frozen_int8_->scales};
+    }
+    return {std::move(y), {}, std::move(q8)};
+  }
   const formats::Format& f = *format_;
   const bool clip_values = f.scales().clip_values;
   const size_t groups = size_t(l.num_groups());
@@ -36,7 +64,15 @@ QuantizedTensor RoleQuantizer::apply(const Tensor& x, const formats::BufferLayou
   const bool octav = f.scales().warm_started;
 
   Tensor y = Tensor::empty_like(x);
-  formats::quantize(f, x.data<float>(), y.data<float>(), l, o);
+  std::optional<ops::Int8Copy> q8;
+  if (int8) {
+    Tensor codes = Tensor::empty_strided(x.shape(), x.strides(), f.exact_type());
+    std::vector<float> scales = formats::quantize_int8(f, x.data<float>(), y.data<float>(),
+                                                       static_cast<uint8_t*>(codes.raw_data()), l, o);
+    q8 = ops::Int8Copy{std::move(codes), std::move(scales)};
+  } else {
+    formats::quantize(f, x.data<float>(), y.data<float>(), l, o);
+  }
   y.set_format(format_);
 
   if (clip_values && o.fixed_clip.empty() && stats.clip.size() == groups) {
@@ -53,7 +89,7 @@ QuantizedTensor RoleQuantizer::apply(const Tensor& x, const formats::BufferLayou
         for (size_t g = 0; g < groups; ++g) calibrated_[g] = std::max(calibrated_[g], stats.clip[g]);
     }
   }
-  QuantizedTensor out{std::move(y), {}};
+  QuantizedTensor out{std::move(y), {}, std::move(q8)};
   if (f.scales().clips_range) out.clip = o.fixed_clip.empty() ? stats.clip : std::vector<float>(o.fixed_clip.begin(), o.fixed_clip.end());
   if (collect) stats_ = std::move(stats);
   return out;

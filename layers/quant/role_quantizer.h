@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/ops/gemm_lanes.h"
 #include "core/tensor.h"
 #include "formats/encode.h"
 #include "formats/quantize.h"
@@ -30,6 +31,7 @@ enum class ClipMode {
 struct QuantizedTensor {
   Tensor value;             // fake-quantized, same layout as the input, carrying the format
   std::vector<float> clip;  // the estimator's clip value per group; empty: nothing is clipped (STE)
+  std::optional<ops::Int8Copy> int8;  // asked for: the value's int8 form, scales per group of the layout
 };
 
 class RoleQuantizer {
@@ -38,15 +40,22 @@ class RoleQuantizer {
   // `input_nonnegative` resolves INT's signed: "auto"; `averaged`: keep clip_ema (activations, errors).
   RoleQuantizer(std::string name, bool input_nonnegative, bool averaged);
 
-  // Null: fp32 (apply() is not called). Changing the format keeps the recorded state.
+  // Null: fp32 (apply() is not called). Changing the format keeps the recorded state (but not
+  // frozen codes of another format).
   void set_format(std::shared_ptr<const formats::Format> f);
+
+  // From now on apply() gives these codes' values (and int8 form), whatever the contiguous tensor
+  // it is given holds: weights loaded from an export evaluate exactly as they were encoded, in
+  // every lane. The codes must be in this role's format.
+  void freeze(const formats::Encoded& e);
   const std::shared_ptr<const formats::Format>& format() const { return format_; }
   explicit operator bool() const { return format_ != nullptr; }
 
   // Quantizes a dense tensor laid out as `l`; stochastic rounding keyed by (seed, step, this role).
-  // With `collect`, the diagnostics (SQNR, clipped and flushed fractions, scales) are kept.
+  // With `collect`, the diagnostics (SQNR, clipped and flushed fractions, scales) are kept. With
+  // `int8` (a format whose exact_type() is s8 or u8), the value's int8 form as well (SPEC §9).
   QuantizedTensor apply(const Tensor& x, const formats::BufferLayout& l, ClipMode mode, uint64_t seed, uint64_t step,
-                        bool collect);
+                        bool collect, bool int8 = false);
 
   // The codes and scales of what apply() gives for a row-major tensor with runs along `axis` and
   // channel groups along `channel_axis`, in `mode` (export: evaluate); decode() of the result
@@ -75,6 +84,8 @@ class RoleQuantizer {
   std::shared_ptr<const formats::Format> format_;  // signed: "auto" resolved
   std::vector<float> octav_s_, clip_ema_, calibrated_;
   std::optional<formats::QuantizeStats> stats_;
+  Tensor frozen_;                             // decoded frozen codes, row-major; undefined: none
+  std::optional<ops::Int8Copy> frozen_int8_;  // their int8 form, where the format has one
 };
 
 }  // namespace lpt
