@@ -15,7 +15,10 @@ constexpr int64_t kPiece = 1024;  // elements per batch of stochastic-rounding u
 // Elements m0 .. m0+n−1, one step for all; N > 0 is n known at compile time (a full vector of a
 // common size: straight-line SIMD code instead of a loop with remainders).
 template <bool Stochastic, int64_t N = 0, class Sink>
-void apply_span(const float* x, int64_t m0, int64_t n_, Step st, const Sink& sink, const RoundingContext& r) {
+void apply_span(const float* x, int64_t m0, int64_t n_, Step st, const Sink& sink_ref, const RoundingContext& r) {
+  // A local copy: a byte store through the int8 sinks' pointer may alias anything, including a
+  // sink reached by reference, which would reload its pointer every element and keep the loop scalar.
+  const Sink sink = sink_ref;
   const int64_t n = N ? N : n_;
   if constexpr (!Stochastic) {
 #pragma omp simd
@@ -36,7 +39,8 @@ void apply_span(const float* x, int64_t m0, int64_t n_, Step st, const Sink& sin
 // Elements m0 .. m0+n−1 with a step per element (arrays indexed from 0; A null: all 1).
 template <bool Stochastic, class Sink>
 void apply_row(const float* x, int64_t m0, int64_t n, const float* d, const float* A, const float* B, const float* lo,
-               const float* hi, const Sink& sink, const RoundingContext& r) {
+               const float* hi, const Sink& sink_ref, const RoundingContext& r) {
+  const Sink sink = sink_ref;  // as in apply_span
   if constexpr (!Stochastic) {
 #pragma omp simd
     for (int64_t i = 0; i < n; ++i)

@@ -243,8 +243,9 @@ Variable conv2d(const Variable& x, const Variable& w, const Variable& bias, cons
   const bool db_in_gemm = need_dw && need_db && !backward;
   const ConvShape c{x_shape, w_shape, has_bias, p};
 
-  GemmOperand xs{as_nhwc(x.data()), {}, {}};
-  GemmOperand wc{w.data().contiguous(), {}, {}};
+  // With int8 operands, x's and w's data are not read: values are made from the int8 forms where
+  // a GEMM needs them.
+  GemmOperand xs, wc;
   if (int8) {
     LPT_CHECK(int8->x.data.shape() == x_shape && nhwc_order(x_shape, int8->x.data.strides()) &&
                   int8->w.data.shape() == w_shape && int8->w.data.is_contiguous(),
@@ -252,6 +253,9 @@ Variable conv2d(const Variable& x, const Variable& w, const Variable& bias, cons
               " do not match input ", shape_str(x_shape), " (nhwc) and weight ", shape_str(w_shape), " (OIHW)");
     xs.int8 = int8->x;
     wc.int8 = int8->w;
+  } else {
+    xs.f32 = as_nhwc(x.data());
+    wc.f32 = w.data().contiguous();
   }
   Tensor y = conv_forward(c, lanes, xs, wc, has_bias ? bias.data().contiguous() : Tensor(), y_shape);
 

@@ -22,8 +22,8 @@ Shape conv2d_output_shape(const Shape& x, const Shape& w, const Conv2dParams& p)
 // only those whose inputs require a gradient are computed. With `backward`, the backward GEMMs take
 // its operands; the bias gradient is then summed from the incoming dy itself (it is no GEMM).
 // With `lanes`, the GEMMs it marks run in bf16 (their operands must be bf16-exact) or, for the
-// forward GEMM, in int8 on `int8`'s operands (x's in nhwc order, w's OIHW, whose values are x's and
-// w's data), and every call is recorded there.
+// forward GEMM, in int8 on `int8`'s operands (x's in nhwc order, w's OIHW; x's and w's data are then
+// not read, only their shapes: their values are the int8 forms'), and every call is recorded there.
 Variable conv2d(const Variable& x, const Variable& w, const Variable& bias, const Conv2dParams& p,
                 const BackwardOperands* backward = nullptr, const GemmLanes* lanes = nullptr,
                 const ForwardInt8* int8 = nullptr);

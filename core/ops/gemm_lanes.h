@@ -66,9 +66,8 @@ struct ForwardInt8 {
 // The fp32 values fl32(q·scale) of an int8 copy (exactly the format's values), same layout.
 Tensor int8_to_f32(const Int8Copy& c);
 
-// A GEMM operand: its fp32 values and, once made, their exact bf16 copy; or, for the int8 lane's
-// forward GEMM, its int8 form (the fp32 values are then made from it when another lane needs
-// them). The backward pass keeps one of the forms (keep()), the one its GEMM will read.
+// A GEMM operand: its fp32 values and, once made, their exact bf16 copy; or its int8 form alone
+// (the int8 lane's forward operands), from which fp32 values are made when a GEMM needs them.
 struct GemmOperand {
   Tensor f32;
   std::optional<Bf16Copy> bf16;
@@ -82,15 +81,21 @@ struct GemmOperand {
     if (f32.defined()) return f32;
     return bf16 ? bf16_to_f32(bf16->data) : int8_to_f32(*int8);
   }
+  // Keeps one form for the backward pass, the one its GEMM will read: the bf16 copy; else the int8
+  // form where there is one (a quarter of fp32's memory; values are made from it when read); else
+  // the fp32 values.
   void keep(bool as_bf16_copy) {
     if (as_bf16_copy) {
       as_bf16();
       f32 = Tensor();
+      int8.reset();
+    } else if (int8) {
+      f32 = Tensor();
+      bf16.reset();
     } else {
       f32 = as_f32();
       bf16.reset();
     }
-    int8.reset();
   }
 };
 

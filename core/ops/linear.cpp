@@ -153,8 +153,8 @@ Variable linear(const Variable& x, const Variable& w, const Variable& bias, cons
   const bool need_db = grad && has_bias && bias.requires_grad();
   const LinearShape s{n, in, out, has_bias};
 
-  GemmOperand xc{x.data().contiguous(), {}, {}};
-  GemmOperand wc{w.data().contiguous(), {}, {}};
+  // With int8 operands, x's and w's data are not read (as conv2d).
+  GemmOperand xc, wc;
   if (int8) {
     LPT_CHECK(int8->x.data.shape() == xs && int8->x.data.is_contiguous() && int8->w.data.shape() == ws &&
                   int8->w.data.is_contiguous(),
@@ -162,6 +162,9 @@ Variable linear(const Variable& x, const Variable& w, const Variable& bias, cons
               " do not match input ", shape_str(xs), " and weight ", shape_str(ws));
     xc.int8 = int8->x;
     wc.int8 = int8->w;
+  } else {
+    xc.f32 = x.data().contiguous();
+    wc.f32 = w.data().contiguous();
   }
   Tensor y = linear_forward(s, lanes, xc, wc, has_bias ? bias.data().contiguous() : Tensor());
 

@@ -11,7 +11,7 @@ namespace lpt::ops {
 // Returns contiguous [N, out]. Only the gradients whose inputs require one are computed. With
 // `backward`, the backward GEMMs take its operands (the bias gradient sums the incoming dy). With
 // `lanes`, the GEMMs it marks run in bf16 (operands bf16-exact) or, for the forward GEMM, in int8
-// on `int8`'s row-major operands (whose values are x's and w's data), every call recorded there.
+// on `int8`'s row-major operands (x's and w's data are then not read), every call recorded there.
 Variable linear(const Variable& x, const Variable& w, const Variable& bias,
                 const BackwardOperands* backward = nullptr, const GemmLanes* lanes = nullptr,
                 const ForwardInt8* int8 = nullptr);

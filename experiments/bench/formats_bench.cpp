@@ -4,6 +4,7 @@
 //   ./build/experiments/bench/bench_formats [--benchmark_filter=int]
 #include <benchmark/benchmark.h>
 
+#include <tuple>
 #include <vector>
 
 #include "core/philox.h"
@@ -62,6 +63,25 @@ void quantize_format(benchmark::State& state, const Format& f, bool warm_octav) 
   state.SetLabel(f.name());
 }
 
+// The int8 lane's activation operand (SPEC §9): channels-last activations of 16 channels (runs of
+// 16, one γ per tensor, as forward_x_layout gives them), to 8-bit integers only (evaluation), to
+// values and integers (training), or (int8 = false, the emulated lane) to values only. Bytes: 4
+// read, plus 1, 5 or 4 written per value.
+void quantize_activations(benchmark::State& state, const Format& f, bool values, bool int8) {
+  Buffers& b = buffers();
+  const BufferLayout l = BufferLayout::row_major({kN / 16, 16}, 1, std::nullopt);
+  std::vector<uint8_t> q8(static_cast<size_t>(kN));
+  QuantizeOptions o;
+  o.name = "bench";
+  for (auto _ : state) {
+    if (int8) quantize_int8(f, b.x.data(), values ? b.y.data() : nullptr, q8.data(), l, o);
+    else quantize(f, b.x.data(), b.y.data(), l, o);
+    benchmark::ClobberMemory();
+  }
+  state.SetBytesProcessed(state.iterations() * (4 + (values ? 4 : 0) + (int8 ? 1 : 0)) * kN);
+  state.SetLabel(f.name());
+}
+
 void register_all() {
   benchmark::RegisterBenchmark("scale_copy", scale_copy)->Unit(benchmark::kMillisecond)->UseRealTime();
   const char* formats[] = {
@@ -88,6 +108,16 @@ void register_all() {
                                  [f, octav](benchmark::State& s) { quantize_format(s, f, octav); })
         ->Unit(benchmark::kMillisecond)
         ->UseRealTime();
+  }
+  for (const char* json : {R"({"type":"int","bits":4,"signed":true,"granularity":"vector","vector_size":16,"scale_bits":4})",
+                           R"({"type":"int","bits":8,"signed":true})"}) {
+    const Format f = Format::parse_text(json);
+    for (const auto& [values, int8, what] : {std::tuple{true, false, "values"}, std::tuple{false, true, "int8"},
+                                             std::tuple{true, true, "values_and_int8"}})
+      benchmark::RegisterBenchmark(("activations/" + f.name() + "/" + what).c_str(),
+                                   [f, values, int8](benchmark::State& s) { quantize_activations(s, f, values, int8); })
+          ->Unit(benchmark::kMillisecond)
+          ->UseRealTime();
   }
 }
 

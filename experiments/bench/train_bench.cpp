@@ -48,12 +48,15 @@ constexpr const char* kPython = "/usr/bin/python3";  // Debian's, where python3-
 
 // One measured configuration. `config_overrides` is a JSON object merged (RFC 7386 merge patch)
 // into the experiment config before validation, e.g. a quantized training format; "{}" is fp32.
-// Every row is compared with PyTorch fp32 training of the same architecture.
+// Every training row is compared with PyTorch fp32 training of the same architecture; evaluation
+// rows (forward passes in eval mode without gradients, as `lpt eval` runs them) with lpt's fp32
+// evaluation row.
 struct Variant {
   const char* label;
   const char* model;
   double width;
   const char* config_overrides;
+  bool evaluate = false;
 };
 
 // The quantized rows use the formats of the shipped recipes (experiments/configs/resnet20_*.json),
@@ -90,6 +93,11 @@ constexpr Variant kVariants[] = {
      R"({"quantization":{"weights":)" LPT_MX("fp4_e2m1") R"(,"activations":)" LPT_MX("fp4_e2m1") R"(,"errors":)"
      LPT_MX("fp4_e2m1") R"(,"execution":"emulated"}})"},
     {"mobilenet_v2_w0.5", "mobilenet_v2", 0.5, "{}"},
+    {"resnet20_eval", "resnet20", 1.0, "{}", true},
+    {"resnet20_int4pv_ptq_eval", "resnet20", 1.0,
+     R"({"quantization":{"weights":)" LPT_INT4_PV R"(,"activations":)" LPT_INT4_PV "}}", true},
+    {"resnet20_int4pv_ptq_eval_emulated", "resnet20", 1.0,
+     R"({"quantization":{"weights":)" LPT_INT4_PV R"(,"activations":)" LPT_INT4_PV R"(,"execution":"emulated"}})", true},
 };
 #undef LPT_INT4_PV
 #undef LPT_HBFP4
@@ -160,8 +168,9 @@ std::vector<Batch> synthetic_batches() {
   return out;
 }
 
-// Child process: trains one variant and prints {"images_per_s", "seconds", "loss"} on stdout.
-// The step is lpt train's (experiments/train_step.h).
+// Child process: trains (or evaluates) one variant and prints {"images_per_s", "seconds", "loss"}
+// on stdout. The step is lpt train's (experiments/train_step.h); evaluation is the model's forward
+// pass in eval mode without gradients.
 int run_child(const Options& o) {
   const Variant& v = find_variant(o.child);
   const json config = variant_config(v, o);
@@ -177,12 +186,18 @@ int run_child(const Options& o) {
   const optim::LrSchedule schedule = make_schedule(config, o.warmup + o.steps);
   const std::vector<Batch> batches = synthetic_batches();
 
-  model->train();
   float loss_value = 0;
   const auto step = [&](int64_t s) {
     const Batch& batch = batches[size_t(s % kBatchPool)];
+    if (v.evaluate) {
+      NoGradGuard no_grad;
+      loss_value = (*model)(Variable(batch.images)).data().data<float>()[0];
+      return;
+    }
     loss_value = train_step(*model, optimizers, schedule, batch.images, batch.labels, seed, s, label_smoothing).loss;
   };
+  if (v.evaluate) model->eval();
+  else model->train();
   for (int64_t s = 0; s < o.warmup; ++s) step(s);
   const auto start = std::chrono::steady_clock::now();
   for (int64_t s = o.warmup; s < o.warmup + o.steps; ++s) step(s);
@@ -322,7 +337,8 @@ int run_parent(const Options& o) {
     args.insert(args.end(), common.begin(), common.end());
     const Measurement lpt = measure(args);
     Measurement peer;
-    if (torch) {
+    if (v.evaluate) peer.error = "-";  // PyTorch runs training only
+    else if (torch) {
       char width[16];
       std::snprintf(width, sizeof width, "%g", v.width);
       const std::string key = std::string(v.model) + "@" + width;
@@ -333,7 +349,7 @@ int run_parent(const Options& o) {
       }
       peer = torch_runs[key];
     }
-    all_ok = all_ok && lpt.ok && (!torch || peer.ok);
+    all_ok = all_ok && lpt.ok && (!torch || v.evaluate || peer.ok);
     const bool both = lpt.ok && peer.ok;
     std::printf("%-22s %11s %13s %12s %15s %10s\n", v.label,
                 cell(lpt.ok, lpt.images_per_s, "%.1f", lpt.error).c_str(),

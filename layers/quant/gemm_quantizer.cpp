@@ -148,9 +148,12 @@ GemmQuantizer::Operands GemmQuantizer::prepare(const Variable& x, const Variable
   std::optional<ops::Int8Copy> x8, w8;
   if (activations_) {
     const BufferLayout l = forward_x_layout(g);
-    QuantizedTensor q = activations_.apply(xs, l, m, seed, step, collect, int8);
+    // Without gradients the int8 forward GEMM is all that reads the activations: no fp32 values.
+    const bool values = !int8 || grad_enabled();
+    QuantizedTensor q = activations_.apply(xs, l, m, seed, step, collect, int8, values);
     x8 = std::move(q.int8);
-    out.x = quantized_input(x, xs, std::move(q.value), formats_.activation_estimator, std::move(q.clip), l, {});
+    if (values)
+      out.x = quantized_input(x, xs, std::move(q.value), formats_.activation_estimator, std::move(q.clip), l, {});
   }
   if (weights_ || weight_gradients_) {
     std::function<Tensor(const Tensor&)> to_dw;

@@ -38,7 +38,8 @@ void RoleQuantizer::freeze(const formats::Encoded& e) {
 }
 
 QuantizedTensor RoleQuantizer::apply(const Tensor& x, const formats::BufferLayout& l, ClipMode mode, uint64_t seed,
-                                     uint64_t step, bool collect, bool int8) {
+                                     uint64_t step, bool collect, bool int8, bool values) {
+  LPT_CHECK(values || int8, "quantizer '", name_, "': asked for neither values nor the int8 form");
   LPT_CHECK(format_, "quantizer '", name_, "' has no format");
   LPT_CHECK(x.is_dense() && l.numel() == x.numel(), "quantizer '", name_, "': tensor ", x.describe(),
             " does not match its layout of ", l.numel(), " elements");
@@ -63,17 +64,17 @@ QuantizedTensor RoleQuantizer::apply(const Tensor& x, const formats::BufferLayou
   o.error_stats = collect;
   const bool octav = f.scales().warm_started;
 
-  Tensor y = Tensor::empty_like(x);
+  Tensor y = values ? Tensor::empty_like(x) : Tensor();
   std::optional<ops::Int8Copy> q8;
   if (int8) {
     Tensor codes = Tensor::empty_strided(x.shape(), x.strides(), f.exact_type());
-    std::vector<float> scales = formats::quantize_int8(f, x.data<float>(), y.data<float>(),
+    std::vector<float> scales = formats::quantize_int8(f, x.data<float>(), values ? y.data<float>() : nullptr,
                                                        static_cast<uint8_t*>(codes.raw_data()), l, o);
     q8 = ops::Int8Copy{std::move(codes), std::move(scales)};
   } else {
     formats::quantize(f, x.data<float>(), y.data<float>(), l, o);
   }
-  y.set_format(format_);
+  if (values) y.set_format(format_);
 
   if (clip_values && o.fixed_clip.empty() && stats.clip.size() == groups) {
     if (octav && mode == ClipMode::train) octav_s_ = stats.clip;

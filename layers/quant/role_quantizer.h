@@ -53,9 +53,10 @@ class RoleQuantizer {
 
   // Quantizes a dense tensor laid out as `l`; stochastic rounding keyed by (seed, step, this role).
   // With `collect`, the diagnostics (SQNR, clipped and flushed fractions, scales) are kept. With
-  // `int8` (a format whose exact_type() is s8 or u8), the value's int8 form as well (SPEC §9).
+  // `int8` (a format whose exact_type() is s8 or u8), the value's int8 form as well (SPEC §9), and
+  // without `values` only that (the value stays undefined).
   QuantizedTensor apply(const Tensor& x, const formats::BufferLayout& l, ClipMode mode, uint64_t seed, uint64_t step,
-                        bool collect, bool int8 = false);
+                        bool collect, bool int8 = false, bool values = true);
 
   // The codes and scales of what apply() gives for a row-major tensor with runs along `axis` and
   // channel groups along `channel_axis`, in `mode` (export: evaluate); decode() of the result
