@@ -1,5 +1,7 @@
 #include "core/tensor.h"
 
+#include "core/block_cache.h"
+
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
@@ -37,12 +39,11 @@ Shape channels_last_strides(const Shape& shape) {
 }
 
 Storage::Storage(size_t nbytes) : nbytes_(nbytes) {
-  const size_t rounded = (std::max<size_t>(nbytes, 1) + 63) / 64 * 64;
-  data_ = std::aligned_alloc(64, rounded);
+  data_ = cached_alloc(nbytes);
   if (!data_) fail("out of memory allocating ", nbytes, " bytes");
 }
 
-Storage::~Storage() { std::free(data_); }
+Storage::~Storage() { cached_free(data_, nbytes_); }
 
 static Shape strides_for(const Shape& shape, MemoryFormat mf) {
   return mf == MemoryFormat::channels_last ? channels_last_strides(shape) : contiguous_strides(shape);
