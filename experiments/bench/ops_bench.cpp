@@ -1,6 +1,6 @@
 // Forward and forward+backward throughput of the ops a CIFAR ResNet-20 (28x28 inputs, batch 128)
-// spends its time in: 3x3 convolution (fp32, and the bf16 lane of SPEC §9 on bf16-exact data,
-// its operand conversions included), batch norm (plain and with the fused ReLU), ReLU, and the
+// spends its time in: 3x3 convolution (fp32, the bf16 lane of SPEC §9 on bf16-exact data, its
+// operand conversions included, and the int8 lane's forward), batch norm (plain and with the fused ReLU), ReLU, and the
 // bf16 lane's exact fp32 -> bf16 conversion, at its three stage shapes (16, 32, 64 channels at
 // 28, 14, 7 pixels), channels-last.
 //   OMP_NUM_THREADS=2 build-*/experiments/bench/bench_ops
@@ -116,6 +116,36 @@ void BM_Relu(benchmark::State& state) {
   set_rate(state, "GB", double(shape_numel(s) * 4) * (backward ? 5 : 2));
 }
 
+// The int8 lane's forward conv (SPEC §9): u8 activations and s8 weights (the integers of W4A4
+// VS-Quant: up to 225 and 105), s32 sums scaled per output channel into fp32 by post-ops. Beside
+// BM_Conv3x3's forward rows (fp32, bf16) of the same shapes.
+void BM_Conv3x3Int8(benchmark::State& state) {
+  const Shape s = stage_shape(state);
+  const int64_t C = s[1], HW = s[2] * s[3];
+  if (!ops::why_no_int8_gemms().empty()) return state.SkipWithError(ops::why_no_int8_gemms().c_str());
+  ops::Conv2dParams p;
+  p.pad_h = p.pad_w = 1;
+  ops::GemmLanes lanes;
+  lanes.lane[0] = ops::Lane::int8;
+  const auto integers = [](const Tensor& t, DType type, float lo, float hi) {
+    Tensor q = Tensor::empty_strided(t.shape(), t.strides(), type);
+    uint8_t* out = static_cast<uint8_t*>(q.raw_data());
+    const float* v = t.data<float>();
+    for (int64_t i = 0; i < t.numel(); ++i) out[i] = uint8_t(int32_t(lo + (hi - lo) * (v[i] + 1.0f) / 2.0f));
+    return q;
+  };
+  const ops::ForwardInt8 int8{
+      {integers(uniform(s, 1, -1.0f, 1.0f, MemoryFormat::channels_last), DType::u8, 0, 225), {0.01f}},
+      {integers(uniform({C, C, 3, 3}, 2, -1.0f, 1.0f, MemoryFormat::contiguous), DType::s8, -105, 105),
+       std::vector<float>(size_t(C), 0.02f)}};
+  const Variable x(Tensor::empty(s, DType::f32, MemoryFormat::channels_last)), w(Tensor::empty({C, C, 3, 3}));
+  NoGradGuard no_grad;
+  run(
+      state, {x, w}, [&](const std::vector<Variable>& v) { return ops::conv2d(v[0], v[1], Variable(), p, nullptr, &lanes, &int8); },
+      false);
+  set_rate(state, "GFLOP", 2.0 * double(kBatch * HW * C * C * 9));
+}
+
 // GB/s of the conversion's traffic: 4 bytes read and 2 written per value.
 void BM_ToBf16Exact(benchmark::State& state) {
   const Tensor x = bf16_values(uniform(stage_shape(state), 5, -1.0f, 1.0f, MemoryFormat::channels_last));
@@ -154,6 +184,7 @@ void stages_with_relu_fusion(benchmark::internal::Benchmark* b) {
 }
 
 BENCHMARK(BM_Conv3x3)->ArgNames({"C", "HW", "bwd", "bf16_gemms"})->Apply(stages_and_lanes);
+BENCHMARK(BM_Conv3x3Int8)->ArgNames({"C", "HW"})->Apply(stages_only);
 BENCHMARK(BM_ToBf16Exact)->ArgNames({"C", "HW"})->Apply(stages_only);
 BENCHMARK(BM_BatchNorm)->ArgNames({"C", "HW", "bwd", "relu"})->Apply(stages_with_relu_fusion);
 BENCHMARK(BM_Relu)->ArgNames({"C", "HW", "bwd"})->Apply(stages);
