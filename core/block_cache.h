@@ -9,7 +9,11 @@
 namespace lpt {
 
 constexpr size_t kMinCachedBytes = size_t{64} << 10;
+#if defined(__SANITIZE_ADDRESS__)
+constexpr size_t kMaxCachedBytes = 0;  // every block back to ASan, which then sees use after free
+#else
 constexpr size_t kMaxCachedBytes = size_t{1} << 30;
+#endif
 
 // 64-byte aligned, at least `bytes` long; nullptr when out of memory. Thread-safe.
 void* cached_alloc(size_t bytes);

@@ -11,49 +11,13 @@
 
 #include "core/onednn/conv_pd.h"
 #include "core/ops/conv.h"
+#include "core/ops/gemm_lanes.h"
+#include "models/conv_shapes.h"
 #include "tests/support/gradcheck.h"
 #include "tests/support/bf16_testing.h"
 
 namespace lpt {
 namespace {
-
-struct ConvSpec {
-  std::string name;
-  int64_t c_in, c_out, hw, k, stride, groups;
-};
-
-// CIFAR ResNet-20 on 1x28x28 inputs: 3x3 convs (pad 1) and 1x1 stride-2 shortcuts (pad 0).
-std::vector<ConvSpec> resnet20_convs() {
-  return {{"conv1", 1, 16, 28, 3, 1, 1},
-          {"layer1 3x3", 16, 16, 28, 3, 1, 1},
-          {"layer2.0 3x3 s2", 16, 32, 28, 3, 2, 1},
-          {"layer2.0 shortcut", 16, 32, 28, 1, 2, 1},
-          {"layer2 3x3", 32, 32, 14, 3, 1, 1},
-          {"layer3.0 3x3 s2", 32, 64, 14, 3, 2, 1},
-          {"layer3.0 shortcut", 32, 64, 14, 1, 2, 1},
-          {"layer3 3x3", 64, 64, 7, 3, 1, 1}};
-}
-
-// torchvision's MobileNetV2 (width 1.0) with a stride-1 stem for 28x28 inputs.
-std::vector<ConvSpec> mobilenet_v2_convs(int64_t in_channels) {
-  std::vector<ConvSpec> convs{{"stem", in_channels, 32, 28, 3, 1, 1}};
-  const int64_t settings[][4] = {{1, 16, 1, 1}, {6, 24, 2, 2},  {6, 32, 3, 2}, {6, 64, 4, 2},
-                                 {6, 96, 3, 1}, {6, 160, 3, 2}, {6, 320, 1, 1}};
-  int64_t c = 32, hw = 28, block = 0;
-  for (const auto& [t, c_out, n, s] : settings) {
-    for (int64_t i = 0; i < n; ++i, ++block) {
-      const int64_t stride = i == 0 ? s : 1, hidden = c * t;
-      const std::string b = "features." + std::to_string(block + 1);
-      if (t != 1) convs.push_back({b + " expand", c, hidden, hw, 1, 1, 1});
-      convs.push_back({b + " depthwise", hidden, hidden, hw, 3, stride, hidden});
-      hw = (hw + 2 - 3) / stride + 1;
-      convs.push_back({b + " project", hidden, c_out, hw, 1, 1, 1});
-      c = c_out;
-    }
-  }
-  convs.push_back({"last 1x1", c, 1280, hw, 1, 1, 1});
-  return convs;
-}
 
 // The allowlist is the AVX-512 machine class's (SPEC §8). With oneDNN capped below AVX-512
 // (CI's ONEDNN_MAX_CPU_ISA=AVX2 pass), oneDNN 2.6 has no brgconv and runs some depthwise shapes
@@ -127,6 +91,26 @@ TEST(PrimitiveImplConv, Bf16LaneUsesFastKernels) {
   check_model(resnet20_convs(), onednn::dt::bf16);
   check_model(mobilenet_v2_convs(1), onednn::dt::bf16);
   check_model({{"stem rgb", 3, 32, 28, 3, 1, 1}}, onednn::dt::bf16);
+}
+
+// The int8 lane's forward (u8 and s8 activations) gets oneDNN's VNNI / AMX int8 kernels for every
+// conv of both models: strided, 1×1, one input channel, depthwise.
+TEST(PrimitiveImplConv, Int8LaneUsesFastKernels) {
+  const std::string why = ops::why_no_int8_gemms();
+  if (!why.empty()) GTEST_SKIP() << why;
+  std::vector<ConvSpec> convs = resnet20_convs();
+  for (const ConvSpec& c : mobilenet_v2_convs(1)) convs.push_back(c);
+  for (const ConvSpec& c : convs) {
+    const ops::Conv2dParams p{
+        .stride_h = c.stride, .stride_w = c.stride, .pad_h = c.k / 2, .pad_w = c.k / 2, .groups = c.groups};
+    for (onednn::dt src : {onednn::dt::u8, onednn::dt::s8}) {
+      const std::string impl = onednn::impl_name(
+          onednn::conv_forward_int8_pd({128, c.c_in, c.hw, c.hw}, {c.c_out, c.c_in / c.groups, c.k, c.k}, false, p, src));
+      EXPECT_FALSE(ops::is_reference_impl(impl)) << c.name << ": " << impl;
+      // Kernels with 32-bit int8 sums, not the saturating avx512_core / avx2 ones.
+      EXPECT_TRUE(impl.find("vnni") != std::string::npos || impl.find("amx") != std::string::npos) << c.name << ": " << impl;
+    }
+  }
 }
 
 TEST(PrimitiveImplConv, MobileNetV2HasTheTorchvisionLayerCount) {

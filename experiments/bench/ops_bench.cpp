@@ -2,7 +2,8 @@
 // spends its time in: 3x3 convolution (fp32, the bf16 lane of SPEC §9 on bf16-exact data, its
 // operand conversions included, and the int8 lane's forward), batch norm (plain and with the fused ReLU), ReLU, and the
 // bf16 lane's exact fp32 -> bf16 conversion, at its three stage shapes (16, 32, 64 channels at
-// 28, 14, 7 pixels), channels-last.
+// 28, 14, 7 pixels), channels-last; and every conv shape of ResNet-20 and MobileNetV2 per lane
+// (BM_ModelConv: fp32, bf16 and int8 forward, fp32 and bf16 forward+backward).
 //   OMP_NUM_THREADS=2 build-*/experiments/bench/bench_ops
 // Counters print as GFLOP=<x>/s and GB=<x>/s. Convolution: 2·MACs per pass (forward,
 // backward-data, backward-weights).
@@ -11,11 +12,16 @@
 // dx out (3 tensors). The [C] parameter vectors are negligible and not counted.
 #include <benchmark/benchmark.h>
 
+#include <optional>
+#include <set>
+#include <tuple>
+
 #include "core/bf16.h"
 #include "core/ops/activation.h"
 #include "core/ops/batch_norm.h"
 #include "core/ops/conv.h"
 #include "core/philox.h"
+#include "models/conv_shapes.h"
 
 namespace lpt {
 namespace {
@@ -146,6 +152,71 @@ void BM_Conv3x3Int8(benchmark::State& state) {
   set_rate(state, "GFLOP", 2.0 * double(kBatch * HW * C * C * 9));
 }
 
+// Every distinct conv shape of ResNet-20 and MobileNetV2 (width 1.0) at batch 128, per lane.
+const std::vector<ConvSpec>& model_convs() {
+  static const std::vector<ConvSpec> convs = [] {
+    std::vector<ConvSpec> all = resnet20_convs(), distinct;
+    for (ConvSpec c : mobilenet_v2_convs(1)) {
+      c.name = "mobilenet_v2 " + c.name;
+      all.push_back(c);
+    }
+    std::set<std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t>> seen;
+    for (const ConvSpec& c : all)
+      if (seen.insert({c.c_in, c.c_out, c.hw, c.k, c.stride, c.groups}).second) distinct.push_back(c);
+    return distinct;
+  }();
+  return convs;
+}
+
+// range(0): index into model_convs(); range(1): 0 fp32, 1 bf16 (all three GEMMs), 2 int8 (forward
+// only); range(2): 1 = forward+backward. Operands hold values exact in the lane's type.
+void BM_ModelConv(benchmark::State& state) {
+  const ConvSpec& c = model_convs()[size_t(state.range(0))];
+  const int64_t lane = state.range(1);
+  const bool backward = state.range(2);
+  if (lane == 1 && !ops::why_no_bf16_gemms().empty()) return state.SkipWithError(ops::why_no_bf16_gemms().c_str());
+  if (lane == 2 && !ops::why_no_int8_gemms().empty()) return state.SkipWithError(ops::why_no_int8_gemms().c_str());
+  const ops::Conv2dParams p{
+      .stride_h = c.stride, .stride_w = c.stride, .pad_h = c.k / 2, .pad_w = c.k / 2, .groups = c.groups};
+  const Shape xs{kBatch, c.c_in, c.hw, c.hw}, ws{c.c_out, c.c_in / c.groups, c.k, c.k};
+  ops::GemmLanes lanes;
+  if (lane == 1) lanes.lane = {ops::Lane::bf16, ops::Lane::bf16, ops::Lane::bf16};
+  if (lane == 2) lanes.lane[0] = ops::Lane::int8;
+  // Integers within W4A4 VS-Quant's (u8 up to 225, s8 up to 105) for int8; bf16 values otherwise.
+  const auto integers = [](const Tensor& t, DType type, float lo, float hi) {
+    Tensor q = Tensor::empty_strided(t.shape(), t.strides(), type);
+    uint8_t* out = static_cast<uint8_t*>(q.raw_data());
+    const float* v = t.data<float>();
+    for (int64_t i = 0; i < t.numel(); ++i) out[i] = uint8_t(int32_t(lo + (hi - lo) * (v[i] + 1.0f) / 2.0f));
+    return q;
+  };
+  const Tensor xv = uniform(xs, 1, -1.0f, 1.0f, MemoryFormat::channels_last), wv = uniform(ws, 2, -0.1f, 0.1f, MemoryFormat::contiguous);
+  std::optional<ops::ForwardInt8> int8;
+  if (lane == 2)
+    int8 = ops::ForwardInt8{{integers(xv, DType::u8, 0, 225), {0.01f}},
+                            {integers(wv, DType::s8, -105, 105), std::vector<float>(size_t(c.c_out), 0.02f)}};
+  Variable x(bf16_values(xv), backward), w(bf16_values(wv), backward);
+  run(
+      state, {x, w},
+      [&](const std::vector<Variable>& v) {
+        return ops::conv2d(v[0], v[1], Variable(), p, nullptr, &lanes, int8 ? &*int8 : nullptr);
+      },
+      backward, lane == 1);
+  const Shape ys = ops::conv2d_output_shape(xs, ws, p);
+  const double flops = 2.0 * double(shape_numel(ys) * (c.c_in / c.groups) * c.k * c.k);
+  set_rate(state, "GFLOP", flops * (backward ? 3 : 1));
+  state.SetLabel(c.name + " " + std::to_string(c.c_in) + "->" + std::to_string(c.c_out) + " " + std::to_string(c.hw) +
+                 "px k" + std::to_string(c.k) + " s" + std::to_string(c.stride) + " g" + std::to_string(c.groups));
+}
+
+void model_convs_and_lanes(benchmark::internal::Benchmark* b) {
+  for (int64_t i = 0; i < int64_t(model_convs().size()); ++i) {
+    for (int64_t lane : {0, 1, 2}) b->Args({i, lane, 0});
+    for (int64_t lane : {0, 1}) b->Args({i, lane, 1});
+  }
+  b->Unit(benchmark::kMillisecond)->UseRealTime();
+}
+
 // GB/s of the conversion's traffic: 4 bytes read and 2 written per value.
 void BM_ToBf16Exact(benchmark::State& state) {
   const Tensor x = bf16_values(uniform(stage_shape(state), 5, -1.0f, 1.0f, MemoryFormat::channels_last));
@@ -185,6 +256,7 @@ void stages_with_relu_fusion(benchmark::internal::Benchmark* b) {
 
 BENCHMARK(BM_Conv3x3)->ArgNames({"C", "HW", "bwd", "bf16_gemms"})->Apply(stages_and_lanes);
 BENCHMARK(BM_Conv3x3Int8)->ArgNames({"C", "HW"})->Apply(stages_only);
+BENCHMARK(BM_ModelConv)->ArgNames({"conv", "lane", "bwd"})->Apply(model_convs_and_lanes);
 BENCHMARK(BM_ToBf16Exact)->ArgNames({"C", "HW"})->Apply(stages_only);
 BENCHMARK(BM_BatchNorm)->ArgNames({"C", "HW", "bwd", "relu"})->Apply(stages_with_relu_fusion);
 BENCHMARK(BM_Relu)->ArgNames({"C", "HW", "bwd"})->Apply(stages);
