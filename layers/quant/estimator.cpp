@@ -56,22 +56,54 @@ void estimator_backward(Estimator e, const float* x, const float* dy, float* dx,
   }
 }
 
+Tensor pwl_mask(const float* x, const std::vector<float>& clip, const formats::BufferLayout& l) {
+  const int64_t n = l.numel();
+  LPT_CHECK(int64_t(clip.size()) == l.num_groups(), "estimator: ", clip.size(), " clip values for ", l.num_groups(),
+            " groups");
+  Tensor mask = Tensor::zeros({(n + 7) / 8}, DType::u8);
+  uint8_t* bits = mask.data<uint8_t>();
+  const formats::RunGeometry& g = l.groups;
+  constexpr int64_t kChunk = int64_t{1} << 14;  // a multiple of 8: each thread owns whole bytes
+#pragma omp parallel for schedule(static)
+  for (int64_t b = 0; b < n; b += kChunk) {
+    const int64_t e = std::min(n, b + kChunk);
+    for (int64_t m = b; m < e;) {
+      const int64_t span = m / g.inner, end = std::min(e, (span + 1) * g.inner);
+      const float s = clip[size_t(span % g.len)];
+      for (int64_t i = m; i < end; ++i) bits[i >> 3] |= uint8_t(uint8_t(std::fabs(x[i]) <= s) << (i & 7));
+      m = end;
+    }
+  }
+  return mask;
+}
+
+void pwl_backward(const Tensor& mask, const float* dy, float* dx, int64_t n) {
+  LPT_CHECK(mask.dtype() == DType::u8 && mask.numel() == (n + 7) / 8, "estimator: mask ", mask.describe(), " for ", n,
+            " elements");
+  const uint8_t* bits = mask.data<uint8_t>();
+#pragma omp parallel for simd schedule(static)
+  for (int64_t m = 0; m < n; ++m) dx[m] = (bits[m >> 3] >> (m & 7)) & 1 ? dy[m] : 0.0f;
+}
+
 Variable quantized_input(const Variable& x, const Tensor& source, Tensor xq, Estimator e, std::vector<float> clip,
                          const formats::BufferLayout& l, std::function<Tensor(const Tensor&)> grad_transform) {
   LPT_CHECK(source.shape() == xq.shape() && source.strides() == xq.strides(), "quantize: ", source.describe(),
             " and its quantization ", xq.describe(), " differ in layout");
   const bool identity = e == Estimator::ste || clip.empty();
-  // x itself is kept only when the estimator reads it.
-  const Tensor saved_x = identity ? Tensor() : source;
+  // What the estimator reads is kept: x for MAD, PWL's one bit per element, nothing for STE.
+  const bool track = grad_enabled() && x.requires_grad() && !identity;
+  const Tensor saved_x = track && e == Estimator::mad ? source : Tensor();
+  const Tensor mask = track && e == Estimator::pwl ? pwl_mask(source.data<float>(), clip, l) : Tensor();
   const Shape strides = xq.strides();  // the layout l describes
   return make_result(std::move(xq), "quantize", {x},
-                     [saved_x, strides, e, clip = std::move(clip), l, grad_transform = std::move(grad_transform)](
+                     [saved_x, mask, strides, e, clip = std::move(clip), l, grad_transform = std::move(grad_transform)](
                          std::vector<Variable>& in, const Tensor& dout) {
                        if (!in[0].requires_grad()) return;
                        Tensor dy = with_strides(dout, strides);
-                       if (saved_x.defined()) {
+                       if (saved_x.defined() || mask.defined()) {
                          Tensor dx = Tensor::empty_like(dy);
-                         estimator_backward(e, saved_x.data<float>(), dy.data<float>(), dx.data<float>(), clip, l);
+                         if (mask.defined()) pwl_backward(mask, dy.data<float>(), dx.data<float>(), dy.numel());
+                         else estimator_backward(e, saved_x.data<float>(), dy.data<float>(), dx.data<float>(), clip, l);
                          dy = dx;
                        }
                        in[0].accumulate_grad(grad_transform ? grad_transform(dy) : dy);

@@ -12,11 +12,17 @@
 namespace lpt {
 
 // dx[m] = dy[m]·g(x[m]) with g from `e` and the clip value of m's group of `l` (an empty `clip`:
-// nothing clipped, g = 1). `source` is x's data in the memory order `l` describes (x.data() or a
+// nothing clipped, g = 1). Backward keeps x for MAD, a 1-bit mask for PWL, nothing for STE. `source` is x's data in the memory order `l` describes (x.data() or a
 // copy in another layout) and `xq` its quantization, laid out alike; `grad_transform` (may be
 // empty) maps dx to what x's gradient receives.
 Variable quantized_input(const Variable& x, const Tensor& source, Tensor xq, Estimator e, std::vector<float> clip,
                          const formats::BufferLayout& l, std::function<Tensor(const Tensor&)> grad_transform);
+
+// PWL's backward needs only whether |x| ≤ its group's clip value: one bit per element in memory
+// order (bit m%8 of byte m/8), what quantized_input keeps for PWL instead of x (SPEC §9).
+Tensor pwl_mask(const float* x, const std::vector<float>& clip, const formats::BufferLayout& l);
+// dx[m] = dy[m] where the mask's bit m is set, else 0.
+void pwl_backward(const Tensor& mask, const float* dy, float* dx, int64_t n);
 
 // The backward rule alone on buffers (x, dy, dx in the memory order `l` describes).
 void estimator_backward(Estimator e, const float* x, const float* dy, float* dx, const std::vector<float>& clip,
