@@ -280,7 +280,10 @@ IntEncoded int_encode(const IntParams& p, const float* x, const BufferLayout& l,
   return e;
 }
 
-void int_decode(const IntParams& p, const IntEncoded& e, float* y, const BufferLayout& l) {
+namespace {
+// f(m, q, step) for every stored code q (an integer) with its element's (d, A, B), in parallel.
+template <class F>
+void for_each_code(const IntParams& p, const IntEncoded& e, const BufferLayout& l, F f) {
   check_encoded(p, e, l);
   const StoredScales scales{p, e, l};
   const bool is_signed = e.is_signed;
@@ -290,26 +293,18 @@ void int_decode(const IntParams& p, const IntEncoded& e, float* y, const BufferL
 #pragma omp parallel for schedule(static)
   for (int64_t m = 0; m < n; ++m) {
     const uint32_t c = load_code(e.codes, m);
-    const float q = float(is_signed ? from_twos_complement(c, bits) : int32_t(c));
-    const Step st = scales.at(m, any);
-    y[m] = (q * st.A) * st.B;
+    f(m, is_signed ? from_twos_complement(c, bits) : int32_t(c), scales.at(m, any));
   }
+}
+}  // namespace
+
+void int_decode(const IntParams& p, const IntEncoded& e, float* y, const BufferLayout& l) {
+  for_each_code(p, e, l, [y](int64_t m, int32_t q, const Step& st) { y[m] = (float(q) * st.A) * st.B; });
 }
 
 std::vector<float> int_decode_int8(const IntParams& p, const IntEncoded& e, uint8_t* q8, const BufferLayout& l) {
   LPT_CHECK(int_exact_type(p) != DType::f32, "int decode: the format's integers do not fit 8 bits");
-  check_encoded(p, e, l);
-  const StoredScales scales{p, e, l};
-  const bool is_signed = e.is_signed;
-  const int bits = p.bits;
-  const int64_t n = l.numel();
-  const CodeRange any{0, 0};
-#pragma omp parallel for schedule(static)
-  for (int64_t m = 0; m < n; ++m) {
-    const uint32_t c = load_code(e.codes, m);
-    const int32_t q = is_signed ? from_twos_complement(c, bits) : int32_t(c);
-    q8[m] = uint8_t(q * int32_t(scales.at(m, any).A));
-  }
+  for_each_code(p, e, l, [q8](int64_t m, int32_t q, const Step& st) { q8[m] = uint8_t(q * int32_t(st.A)); });
   return e.scales;
 }
 

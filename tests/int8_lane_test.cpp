@@ -294,20 +294,15 @@ TEST(Int8LaneChoice, WithoutVnniTheForwardGemmStaysFp32) {
 
 // ---- one training step ------------------------------------------------------------------------
 
+// The losses of two steps (testing::two_steps); under `auto`, every quantized forward GEMM ran in int8.
 std::pair<float, float> two_step_losses(const std::string& config_name, const std::string& execution) {
-  std::vector<std::string> overrides;
-  for (const std::string& o : std::vector<std::string>{"data.dataset=synthetic", "data.synthetic_size=32", "data.validation_size=0",
-                                        "training.batch_size=32", "optimizer.lr=0.01", "quantization.execution=" + execution}) overrides.push_back(o);
-  if (config_name.rfind("mobilenet", 0) == 0) overrides.push_back("model.width=0.5");
-  const json config = load_experiment(std::string(LPT_SOURCE_DIR) + "/experiments/configs/" + config_name, overrides);
-  testing::BatchTraining t = testing::batch_training(config, 32, 10);
-  const float first = t.step(0), second = t.step(1);
-  if (execution == "auto") {  // every quantized forward GEMM ran in int8
+  const testing::TwoSteps t = testing::two_steps(config_name, execution);
+  if (execution == "auto") {
     const json lanes = gemm_lanes(*t.model);
     for (const auto& [layer, gemms] : lanes.items())
-      EXPECT_EQ(gemms.value("forward", json::object()).value("lane", ""), "int8") << config_name << " " << layer << gemms.dump();
+      EXPECT_EQ(gemms.value("forward", json::object()).value("lane", ""), "int8") << config_name << " " << layer;
   }
-  return {first, second};
+  return {t.first, t.second};
 }
 
 // Unlike the bf16 lane (whose kernels sum in the fp32 kernels' order, so its losses are the

@@ -226,20 +226,16 @@ TEST(GemmLaneChoice, NativeWhereAGemmCannotIsAnErrorNamingLayerGemmAndReason) {
 
 // ---- one training step per lane ---------------------------------------------------------------
 
-// Two steps from the same initial weights: the first step's loss and the loss after one update.
+// The losses of two steps (testing::two_steps); under `native`, every GEMM of every quantized layer
+// ran in bf16.
 std::pair<float, float> two_step_losses(const std::string& config_name, const std::string& execution) {
-  std::vector<std::string> overrides = {"data.dataset=synthetic", "data.synthetic_size=32", "data.validation_size=0",
-                                        "training.batch_size=32", "optimizer.lr=0.01", "quantization.execution=" + execution};
-  if (config_name.rfind("mobilenet", 0) == 0) overrides.push_back("model.width=0.5");
-  const json config = load_experiment(std::string(LPT_SOURCE_DIR) + "/experiments/configs/" + config_name, overrides);
-  testing::BatchTraining t = testing::batch_training(config, 32, 10);
-  const float first = t.step(0), second = t.step(1);
-  if (execution == "native") {  // every GEMM of every quantized layer ran in bf16
+  const testing::TwoSteps t = testing::two_steps(config_name, execution);
+  if (execution == "native") {
     const json lanes = gemm_lanes(*t.model);
     for (const auto& [layer, gemms] : lanes.items())
       for (const auto& [gemm, run] : gemms.items()) EXPECT_EQ(run["lane"], "bf16") << layer << " " << gemm;
   }
-  return {first, second};
+  return {t.first, t.second};
 }
 
 // After the first step every primitive exists: later steps create none, and each conv weight is

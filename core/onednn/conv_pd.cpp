@@ -21,6 +21,15 @@ dnnl::memory::desc conv_user_weights_desc(const Shape& w, int64_t groups, dt typ
   return {{groups, w[0] / groups, w[1], w[2], w[3]}, type, tag::goihw};
 }
 
+dt operand_type(ops::Lane lane, const ops::GemmOperand& a) {
+  switch (lane) {
+    case ops::Lane::bf16: return dt::bf16;
+    case ops::Lane::int8: return a.int8->data.dtype() == DType::u8 ? dt::u8 : dt::s8;
+    case ops::Lane::fp32: break;
+  }
+  return dt::f32;
+}
+
 std::string operands_label(dt operands) {
   switch (operands) {
     case dt::bf16: return "bf16 ";

@@ -63,6 +63,11 @@ dnnl::matmul::primitive_desc linear_backward_data_pd(int64_t n, int64_t in, int6
 // Backward-weights dw = dyᵀ·x: dyᵀ is a strided view of dy.
 dnnl::matmul::primitive_desc linear_backward_weights_pd(int64_t n, int64_t in, int64_t out, dt operands);
 
+// The oneDNN type of a lane's first operand (activations or errors): f32, bf16, or for the int8
+// lane u8 or s8 as a's int8 form holds it (the weights are then s8).
+dt operand_type(ops::Lane lane, const ops::GemmOperand& a);
+inline bool is_int8(dt t) { return t == dt::u8 || t == dt::s8; }
+
 // The prefix of a primitive's type in labels and keys, from its first operand's type: "" for f32,
 // "bf16 ", and for the int8 lane (s8 weights) "u8s8 " or "s8s8 ".
 std::string operands_label(dt operands);

@@ -51,18 +51,6 @@ Tensor as_nhwc(const Tensor& t) { return nhwc_order(t.shape(), t.strides()) ? t 
 
 dnnl::memory mem(const dnnl::memory::desc& md, const Tensor& t) { return dnnl::memory(md, onednn::engine(), t.raw_data()); }
 
-// The oneDNN type of a lane's first operand (activations or errors): the int8 lane takes u8 or s8
-// activations, as a's int8 form holds them, with s8 weights.
-onednn::dt operand_type(Lane lane, const GemmOperand& a) {
-  switch (lane) {
-    case Lane::bf16: return onednn::dt::bf16;
-    case Lane::int8: return a.int8->data.dtype() == DType::u8 ? onednn::dt::u8 : onednn::dt::s8;
-    case Lane::fp32: break;
-  }
-  return onednn::dt::f32;
-}
-bool is_int8(onednn::dt t) { return t == onednn::dt::u8 || t == onednn::dt::s8; }
-
 // A primitive's weights layout beside the user's OIHW one. When they differ, a buffer in the
 // primitive's layout (kept across calls: each state is used by one thread at a time) and the
 // reorder that fills it (weights) or empties it (weight gradients).
@@ -118,10 +106,10 @@ struct ConvForward {
   WeightsLayout weights;
   std::string impl;
   ConvForward(const ConvShape& c, onednn::dt operands)
-      : pd(is_int8(operands) ? onednn::conv_forward_int8_pd(c.x, c.w, c.bias, c.p, operands)
+      : pd(onednn::is_int8(operands) ? onednn::conv_forward_int8_pd(c.x, c.w, c.bias, c.p, operands)
                              : onednn::conv_forward_pd(c.x, c.w, c.bias, c.p, operands)),
         prim(pd),
-        weights(onednn::conv_user_weights_desc(c.w, c.p.groups, is_int8(operands) ? onednn::dt::s8 : operands),
+        weights(onednn::conv_user_weights_desc(c.w, c.p.groups, onednn::is_int8(operands) ? onednn::dt::s8 : operands),
                 pd.weights_desc(), true, c.label("fwd weights", operands, c.bias)),
         impl(onednn::impl_name(pd)) {}
 };
@@ -160,7 +148,7 @@ Tensor conv_forward(const ConvShape& c, const GemmLanes* lanes, GemmOperand& x, 
   run_gemm(
       lanes, Gemm::forward, x, w, c.w[0],
       [&](Lane lane, const GemmOperand& a) {
-        const onednn::dt t = operand_type(lane, a);
+        const onednn::dt t = onednn::operand_type(lane, a);
         return onednn::PrimitiveCache::get<ConvForward>(c.label("fwd", t, c.bias), [&] { return ConvForward(c, t); });
       },
       [&](ConvForward& st, const Tensor& xv, const Tensor& wv, const Tensor& scales) {
@@ -186,7 +174,7 @@ Tensor conv_backward_data(const ConvShape& c, const GemmLanes* lanes, GemmOperan
   run_gemm(
       lanes, Gemm::backward_data, dy, w, c.x[1],
       [&](Lane lane, const GemmOperand& a) {
-        const onednn::dt t = operand_type(lane, a);
+        const onednn::dt t = onednn::operand_type(lane, a);
         return onednn::PrimitiveCache::get<ConvBackwardData>(c.label("bwd-data", t, false),
                                                               [&] { return ConvBackwardData(c, t); });
       },
@@ -208,7 +196,7 @@ void conv_backward_weights(const ConvShape& c, const GemmLanes* lanes, GemmOpera
   run_gemm(
       lanes, Gemm::backward_weights, x, dy, c.w[0],
       [&](Lane lane, const GemmOperand& a) {
-        const onednn::dt t = operand_type(lane, a);
+        const onednn::dt t = onednn::operand_type(lane, a);
         return onednn::PrimitiveCache::get<ConvBackwardWeights>(
             c.label("bwd-weights", t, with_bias), [&] { return ConvBackwardWeights(c, with_bias, t); });
       },

@@ -34,16 +34,6 @@ void bias_backward(float* db, const float* dy, int64_t rows, int64_t cols) {
 
 namespace {
 
-// As conv2d's: the int8 lane takes u8 or s8 x, as its int8 form holds it, with s8 weights.
-onednn::dt operand_type(Lane lane, const GemmOperand& a) {
-  switch (lane) {
-    case Lane::bf16: return onednn::dt::bf16;
-    case Lane::int8: return a.int8->data.dtype() == DType::u8 ? onednn::dt::u8 : onednn::dt::s8;
-    case Lane::fp32: break;
-  }
-  return onednn::dt::f32;
-}
-
 dnnl::memory mem(const dnnl::memory::desc& md, const Tensor& t) { return dnnl::memory(md, onednn::engine(), t.raw_data()); }
 
 // One matmul direction for f32, bf16 or (forward) int8 operands, created once per shape and cached.
@@ -73,8 +63,8 @@ Tensor linear_forward(const LinearShape& s, const GemmLanes* lanes, GemmOperand&
   run_gemm(
       lanes, Gemm::forward, x, w, s.out,
       [&](Lane lane, const GemmOperand& a) {
-        return s.get("fwd", operand_type(lane, a), [&](onednn::dt t) {
-          return t == onednn::dt::u8 || t == onednn::dt::s8 ? onednn::linear_forward_int8_pd(s.n, s.in, s.out, s.bias, t)
+        return s.get("fwd", onednn::operand_type(lane, a), [&](onednn::dt t) {
+          return onednn::is_int8(t) ? onednn::linear_forward_int8_pd(s.n, s.in, s.out, s.bias, t)
                                                             : onednn::linear_forward_pd(s.n, s.in, s.out, s.bias, t);
         });
       },
@@ -99,7 +89,7 @@ Tensor linear_backward_data(const LinearShape& s, const GemmLanes* lanes, GemmOp
   run_gemm(
       lanes, Gemm::backward_data, dy, w, s.in,
       [&](Lane lane, const GemmOperand& a) {
-        return s.get("bwd-data", operand_type(lane, a),
+        return s.get("bwd-data", onednn::operand_type(lane, a),
                      [&](onednn::dt t) { return onednn::linear_backward_data_pd(s.n, s.in, s.out, t); });
       },
       [&](Matmul& st, const Tensor& dyv, const Tensor& wv, const Tensor&) {
@@ -116,7 +106,7 @@ Tensor linear_backward_weights(const LinearShape& s, const GemmLanes* lanes, Gem
   run_gemm(
       lanes, Gemm::backward_weights, x, dy, s.out,
       [&](Lane lane, const GemmOperand& a) {
-        return s.get("bwd-weights", operand_type(lane, a),
+        return s.get("bwd-weights", onednn::operand_type(lane, a),
                      [&](onednn::dt t) { return onednn::linear_backward_weights_pd(s.n, s.in, s.out, t); });
       },
       [&](Matmul& st, const Tensor& xv, const Tensor& dyv, const Tensor&) {

@@ -122,6 +122,15 @@ void BM_Relu(benchmark::State& state) {
   set_rate(state, "GB", double(shape_numel(s) * 4) * (backward ? 5 : 2));
 }
 
+// Values t in [−1, 1] mapped onto integers in [lo, hi], as an s8 / u8 tensor of t's layout.
+Tensor integers(const Tensor& t, DType type, float lo, float hi) {
+  Tensor q = Tensor::empty_strided(t.shape(), t.strides(), type);
+  uint8_t* out = static_cast<uint8_t*>(q.raw_data());
+  const float* v = t.data<float>();
+  for (int64_t i = 0; i < t.numel(); ++i) out[i] = uint8_t(int32_t(lo + (hi - lo) * (v[i] + 1.0f) / 2.0f));
+  return q;
+}
+
 // The int8 lane's forward conv (SPEC §9): u8 activations and s8 weights (the integers of W4A4
 // VS-Quant: up to 225 and 105), s32 sums scaled per output channel into fp32 by post-ops. Beside
 // BM_Conv3x3's forward rows (fp32, bf16) of the same shapes.
@@ -133,13 +142,6 @@ void BM_Conv3x3Int8(benchmark::State& state) {
   p.pad_h = p.pad_w = 1;
   ops::GemmLanes lanes;
   lanes.lane[0] = ops::Lane::int8;
-  const auto integers = [](const Tensor& t, DType type, float lo, float hi) {
-    Tensor q = Tensor::empty_strided(t.shape(), t.strides(), type);
-    uint8_t* out = static_cast<uint8_t*>(q.raw_data());
-    const float* v = t.data<float>();
-    for (int64_t i = 0; i < t.numel(); ++i) out[i] = uint8_t(int32_t(lo + (hi - lo) * (v[i] + 1.0f) / 2.0f));
-    return q;
-  };
   const ops::ForwardInt8 int8{
       {integers(uniform(s, 1, -1.0f, 1.0f, MemoryFormat::channels_last), DType::u8, 0, 225), {0.01f}},
       {integers(uniform({C, C, 3, 3}, 2, -1.0f, 1.0f, MemoryFormat::contiguous), DType::s8, -105, 105),
@@ -182,16 +184,8 @@ void BM_ModelConv(benchmark::State& state) {
   ops::GemmLanes lanes;
   if (lane == 1) lanes.lane = {ops::Lane::bf16, ops::Lane::bf16, ops::Lane::bf16};
   if (lane == 2) lanes.lane[0] = ops::Lane::int8;
-  // Integers within W4A4 VS-Quant's (u8 up to 225, s8 up to 105) for int8; bf16 values otherwise.
-  const auto integers = [](const Tensor& t, DType type, float lo, float hi) {
-    Tensor q = Tensor::empty_strided(t.shape(), t.strides(), type);
-    uint8_t* out = static_cast<uint8_t*>(q.raw_data());
-    const float* v = t.data<float>();
-    for (int64_t i = 0; i < t.numel(); ++i) out[i] = uint8_t(int32_t(lo + (hi - lo) * (v[i] + 1.0f) / 2.0f));
-    return q;
-  };
   const Tensor xv = uniform(xs, 1, -1.0f, 1.0f, MemoryFormat::channels_last), wv = uniform(ws, 2, -0.1f, 0.1f, MemoryFormat::contiguous);
-  std::optional<ops::ForwardInt8> int8;
+  std::optional<ops::ForwardInt8> int8;  // integers within W4A4 VS-Quant's: u8 up to 225, s8 up to 105
   if (lane == 2)
     int8 = ops::ForwardInt8{{integers(xv, DType::u8, 0, 225), {0.01f}},
                             {integers(wv, DType::s8, -105, 105), std::vector<float>(size_t(c.c_out), 0.02f)}};

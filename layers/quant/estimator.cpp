@@ -26,6 +26,27 @@ const char* estimator_name(Estimator e) {
   return "?";
 }
 
+namespace {
+// f(begin, end, clip) over spans of elements of one group of `l` (a group index per span, not a
+// division per element), in parallel over fixed chunks of 2^14 elements (a multiple of 8, so a
+// thread that sets bits owns whole bytes).
+template <class F>
+void for_each_group_span(const formats::BufferLayout& l, const std::vector<float>& clip, F f) {
+  const int64_t n = l.numel();
+  const formats::RunGeometry& g = l.groups;
+  constexpr int64_t kChunk = int64_t{1} << 14;
+#pragma omp parallel for schedule(static)
+  for (int64_t b = 0; b < n; b += kChunk) {
+    const int64_t e = std::min(n, b + kChunk);
+    for (int64_t m = b; m < e;) {
+      const int64_t span = m / g.inner, end = std::min(e, (span + 1) * g.inner);
+      f(m, end, clip[size_t(span % g.len)]);
+      m = end;
+    }
+  }
+}
+}  // namespace
+
 void estimator_backward(Estimator e, const float* x, const float* dy, float* dx, const std::vector<float>& clip,
                         const formats::BufferLayout& l) {
   const int64_t n = l.numel();
@@ -37,23 +58,13 @@ void estimator_backward(Estimator e, const float* x, const float* dy, float* dx,
   LPT_CHECK(int64_t(clip.size()) == l.num_groups(), "estimator: ", clip.size(), " clip values for ", l.num_groups(),
             " groups");
   const bool mad = e == Estimator::mad;
-  // Spans of one group (a group index per span, not a division per element), in fixed chunks.
-  const formats::RunGeometry& g = l.groups;
-  constexpr int64_t kChunk = int64_t{1} << 14;
-#pragma omp parallel for schedule(static)
-  for (int64_t b = 0; b < n; b += kChunk) {
-    const int64_t e = std::min(n, b + kChunk);
-    for (int64_t m = b; m < e;) {
-      const int64_t span = m / g.inner, end = std::min(e, (span + 1) * g.inner);
-      const float s = clip[size_t(span % g.len)];
+  for_each_group_span(l, clip, [&](int64_t m, int64_t end, float s) {
 #pragma omp simd
-      for (int64_t i = m; i < end; ++i) {
-        const float a = std::fabs(x[i]);
-        dx[i] = a <= s ? dy[i] : mad ? dy[i] * (s / a) : 0.0f;
-      }
-      m = end;
+    for (int64_t i = m; i < end; ++i) {
+      const float a = std::fabs(x[i]);
+      dx[i] = a <= s ? dy[i] : mad ? dy[i] * (s / a) : 0.0f;
     }
-  }
+  });
 }
 
 Tensor pwl_mask(const float* x, const std::vector<float>& clip, const formats::BufferLayout& l) {
@@ -62,18 +73,9 @@ Tensor pwl_mask(const float* x, const std::vector<float>& clip, const formats::B
             " groups");
   Tensor mask = Tensor::zeros({(n + 7) / 8}, DType::u8);
   uint8_t* bits = mask.data<uint8_t>();
-  const formats::RunGeometry& g = l.groups;
-  constexpr int64_t kChunk = int64_t{1} << 14;  // a multiple of 8: each thread owns whole bytes
-#pragma omp parallel for schedule(static)
-  for (int64_t b = 0; b < n; b += kChunk) {
-    const int64_t e = std::min(n, b + kChunk);
-    for (int64_t m = b; m < e;) {
-      const int64_t span = m / g.inner, end = std::min(e, (span + 1) * g.inner);
-      const float s = clip[size_t(span % g.len)];
-      for (int64_t i = m; i < end; ++i) bits[i >> 3] |= uint8_t(uint8_t(std::fabs(x[i]) <= s) << (i & 7));
-      m = end;
-    }
-  }
+  for_each_group_span(l, clip, [&](int64_t m, int64_t end, float s) {
+    for (int64_t i = m; i < end; ++i) bits[i >> 3] |= uint8_t(uint8_t(std::fabs(x[i]) <= s) << (i & 7));
+  });
   return mask;
 }
 

@@ -1,6 +1,7 @@
 #include "tests/support/batch_training.h"
 
 #include "core/error.h"
+#include "experiments/experiment_config.h"
 #include "experiments/quantization_setup.h"
 #include "experiments/train_step.h"
 
@@ -24,6 +25,16 @@ BatchTraining batch_training(const json& config, int64_t batch_size, int64_t sch
   model->train();
   return {std::move(data), std::move(model), std::move(optimizers), make_schedule(config, schedule_steps),
           std::move(*batch)};
+}
+
+TwoSteps two_steps(const std::string& config_name, const std::string& execution) {
+  std::vector<std::string> overrides = {"data.dataset=synthetic", "data.synthetic_size=32", "data.validation_size=0",
+                                        "training.batch_size=32", "optimizer.lr=0.01", "quantization.execution=" + execution};
+  if (config_name.rfind("mobilenet", 0) == 0) overrides.push_back("model.width=0.5");
+  const json config = load_experiment(std::string(LPT_SOURCE_DIR) + "/experiments/configs/" + config_name, overrides);
+  BatchTraining t = batch_training(config, 32, 10);
+  const float first = t.step(0), second = t.step(1);
+  return {first, second, t.model};
 }
 
 }  // namespace lpt::testing

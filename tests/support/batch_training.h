@@ -24,4 +24,13 @@ struct BatchTraining {
 // The schedule spans `schedule_steps` iterations; the model is left in training mode.
 BatchTraining batch_training(const json& config, int64_t batch_size, int64_t schedule_steps);
 
+// Two steps of a shipped config (experiments/configs/NAME) on 32 synthetic images, lr 0.01,
+// MobileNets at width 0.5, with quantization.execution set: the loss of the first step and the
+// loss after one update, and the model (whose GEMMs' lanes are on record).
+struct TwoSteps {
+  float first, second;
+  std::shared_ptr<Module> model;
+};
+TwoSteps two_steps(const std::string& config_name, const std::string& execution);
+
 }  // namespace lpt::testing
