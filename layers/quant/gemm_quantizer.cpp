@@ -137,7 +137,7 @@ GemmQuantizer::Operands GemmQuantizer::prepare(const Variable& x, const Variable
   const ClipMode m = mode(training);
   const uint64_t seed = seed_, step = step_;
   const bool collect = collect_;
-  Operands out{x, w, {}, lanes_};
+  Operands out{x, w, {}, lanes_, {}};
   const Tensor xs = g.is_linear ? x.data().contiguous()
                     : x.data().is_channels_last() ? x.data()
                                                   : x.data().to(MemoryFormat::channels_last);
