@@ -148,6 +148,22 @@ void run(const IntParams& p, const float* x, const Sink& sink, float* vector_sca
     if (group_scales) *group_scales = std::move(gamma);
     return;
   }
+  if (p.two_level() && !o.fixed_clip.empty()) {
+    // Frozen clip values (evaluation, calibrated PTQ): γ needs no scan of x, and the vector pass
+    // checks the input itself.
+    const std::vector<float> clip = group_clips(p, r, x, l, GroupScan{}, o, nullptr);
+    std::vector<float> gamma = gammas_of(clip, r);
+    const InputCheck c = vector_pass(
+        x, sink, l, p.vector_size, VectorScaling{r.range, float(r.qmax), r.scale_max, l.groups, gamma.data()}, rc,
+        vector_scales);
+    check_input(x, n, c.finite, c.has_negative, r, o);
+    if (stats) {
+      stats->clip = clip;
+      stats->scale = gamma;
+    }
+    if (group_scales) *group_scales = std::move(gamma);
+    return;
+  }
   const GroupScan scan = scan_groups(x, l.groups);
   check_input(x, n, scan.finite, scan.has_negative, r, o);
   int octav_iterations = 0;

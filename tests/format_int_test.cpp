@@ -4,9 +4,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <tuple>
 
 #include "formats/encode.h"
 #include "tests/support/format_tensor_testing.h"
+#include "tests/support/test_helpers.h"
 
 namespace lpt::formats {
 namespace {
@@ -353,6 +355,22 @@ TEST(FormatInt, RejectsNonFiniteAndNegativeToUnsignedNamingTheTensor) {
   expect_error(x, R"({"type":"int","bits":4,"signed":false})", "negative");
   expect_error(x, R"({"type":"int","bits":4,"signed":false,"granularity":"vector"})", "negative");
   expect_error(x, R"({"type":"int","bits":4})", "negative", true);  // "auto" told it is a ReLU output
+  // Two-level with frozen clip values (evaluation, calibrated PTQ) takes γ without scanning x: the
+  // vector pass itself must still refuse non-finite and negative-to-unsigned inputs.
+  for (const auto& [json, nonneg, needle] :
+       {std::tuple{R"({"type":"int","bits":4,"granularity":"vector","scale_bits":4})", false, "non-finite"},
+        std::tuple{R"({"type":"int","bits":4,"granularity":"vector","scale_bits":4})", true, "negative"}}) {
+    Tensor z = bumpy_tensor({4, 40}, 2);
+    if (!nonneg) z.data<float>()[77] = NAN;
+    const float clip = 3.0f;
+    QuantizeOptions o;
+    o.name = "layer2.conv.input";
+    o.input_nonnegative = nonneg;
+    o.fixed_clip = {&clip, 1};
+    const std::string e = lpt::testing::error_of([&] { quantize(z, Format::parse_text(json), o); });
+    EXPECT_NE(e.find("layer2.conv.input"), std::string::npos) << e;
+    EXPECT_NE(e.find(needle), std::string::npos) << e;
+  }
   // The in-place kernel leaves the offending value for the message.
   Tensor y = bumpy_tensor({64}, 3);
   y.data<float>()[40] = INFINITY;

@@ -50,7 +50,8 @@ constexpr const char* kPython = "/usr/bin/python3";  // Debian's, where python3-
 // into the experiment config before validation, e.g. a quantized training format; "{}" is fp32.
 // Every training row is compared with PyTorch fp32 training of the same architecture; evaluation
 // rows (forward passes in eval mode without gradients, as `lpt eval` runs them) with lpt's fp32
-// evaluation row.
+// evaluation row. Quantized evaluation rows calibrate their clip values on the benchmark's batches
+// first and keep them frozen, as `lpt eval` does for PTQ.
 struct Variant {
   const char* label;
   const char* model;
@@ -196,8 +197,16 @@ int run_child(const Options& o) {
     }
     loss_value = train_step(*model, optimizers, schedule, batch.images, batch.labels, seed, s, label_smoothing).loss;
   };
-  if (v.evaluate) model->eval();
-  else model->train();
+  if (v.evaluate) {
+    model->eval();
+    // As `lpt eval` runs PTQ: the clip values calibrated on a few batches, then frozen.
+    set_calibrating(*model, true);
+    NoGradGuard no_grad;
+    for (const Batch& batch : batches) (*model)(Variable(batch.images));
+    set_calibrating(*model, false);
+  } else {
+    model->train();
+  }
   for (int64_t s = 0; s < o.warmup; ++s) step(s);
   const auto start = std::chrono::steady_clock::now();
   for (int64_t s = o.warmup; s < o.warmup + o.steps; ++s) step(s);
