@@ -40,9 +40,10 @@ ExportedTensor write_weight(h5::File& f, const std::string& name, const Tensor& 
   return {name, e.format.name(), w.numel(), bytes};
 }
 
-// A quantized weight read back (arrays checked against its format), decoded, and checked to be in
-// the format the model's config gives the layer.
-formats::Encoded read_weight(const h5::File& f, const std::string& name, const Tensor& param, const GemmLayer& layer) {
+// A quantized weight read back (arrays checked against its format), checked to be in the format the
+// model's config gives the layer, and decoded (shaped as the parameter).
+std::pair<formats::Encoded, Tensor> read_weight(const h5::File& f, const std::string& name, const Tensor& param,
+                                                const GemmLayer& layer) {
   const std::string what = "export '" + f.path() + "' tensor '" + name + "'";
   const formats::Encoded e = read_encoded(f, "model/" + name);
   const formats::Format expected = layer.quantizer()->formats().weights->resolved(false);
@@ -50,9 +51,10 @@ formats::Encoded read_weight(const h5::File& f, const std::string& name, const T
             expected.name());
   LPT_CHECK(e.numel() == param.numel(), what, ": encoded shape ", shape_str(e.shape), " does not hold the model's ",
             shape_str(param.shape()));
-  for (float v : formats::decode(e).to_vector())
+  const Tensor values = formats::decode(e);
+  for (float v : values.to_vector())
     LPT_CHECK(std::isfinite(v), what, " decodes to a non-finite value (corrupted codes or scales)");
-  return e;
+  return {e, values.view(param.shape())};
 }
 
 void check_header(const h5::File& f) {
@@ -119,8 +121,9 @@ void load_export(const std::string& path, Module& model) {
     if (layer != encoded.end()) {
       LPT_CHECK(!f.is_dataset(where), "export '", path, "': tensor '", name, "' is stored in fp32, but the export's "
                 "config quantizes it as ", layer->second->quantizer()->formats().weights->name());
-      frozen.emplace_back(layer->second, read_weight(f, name, *t, *layer->second));
-      loaded.emplace_back(t, formats::decode(frozen.back().second).view(t->shape()));
+      auto [e, values] = read_weight(f, name, *t, *layer->second);
+      frozen.emplace_back(layer->second, std::move(e));
+      loaded.emplace_back(t, std::move(values));
       continue;
     }
     LPT_CHECK(f.is_dataset(where), "export '", path, "': tensor '", name, "' is stored encoded, but the export's "

@@ -160,6 +160,15 @@ dnnl::matmul::primitive_desc linear_forward_pd(int64_t n, int64_t in, int64_t ou
   return pd;
 }
 
+void add_int8_output_args(const dnnl::primitive_desc_base& pd, const Tensor& scales, const Tensor& bias,
+                          std::unordered_map<int, dnnl::memory>& args) {
+  const auto arg = [&](int which, const Tensor& t) {
+    args[which] = dnnl::memory(pd.query_md(dnnl::query::exec_arg_md, which), engine(), t.raw_data());
+  };
+  arg(kInt8ScalesArg, scales);
+  if (bias.defined()) arg(kInt8BiasArg, bias);
+}
+
 dnnl::matmul::primitive_desc linear_forward_int8_pd(int64_t n, int64_t in, int64_t out, bool bias, dt src) {
   const dnnl::matmul::desc desc(row_major(n, in, src), transposed(out, in, dt::s8), row_major(n, out));
   dnnl::matmul::primitive_desc pd(desc, int8_output_attr({1, out}, bias), engine());

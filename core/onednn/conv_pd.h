@@ -14,6 +14,7 @@
 // - linear uses matmul on plain layouts: brg:avx512_core in all three directions, no reorders.
 //   (inner_product gets brgemm only with blocked weights and "gemm:jit" with plain ones.)
 #include <string>
+#include <unordered_map>
 
 #include "core/onednn/context.h"
 #include "core/ops/conv.h"
@@ -52,6 +53,10 @@ constexpr int kInt8ScalesArg = DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_
 constexpr int kInt8BiasArg = DNNL_ARG_ATTR_MULTIPLE_POST_OP(1) | DNNL_ARG_SRC_1;
 dnnl::convolution_forward::primitive_desc conv_forward_int8_pd(const Shape& x, const Shape& w, bool bias,
                                                                const ops::Conv2dParams& p, dt src);
+// The int8 post-ops' run-time arguments of a primitive made by conv_forward_int8_pd or
+// linear_forward_int8_pd: the per-output-channel scales and, when defined, the bias (f32 [C_out]).
+void add_int8_output_args(const dnnl::primitive_desc_base& pd, const Tensor& scales, const Tensor& bias,
+                          std::unordered_map<int, dnnl::memory>& args);
 
 // linear: x [n, in], w [out, in], y [n, out], all row-major; operands f32 or bf16, results f32.
 // Forward y = x·wᵀ (+ b): wᵀ is a strided view of w.

@@ -156,8 +156,7 @@ Tensor conv_forward(const ConvShape& c, const GemmLanes* lanes, GemmOperand& x, 
                                                    {DNNL_ARG_WEIGHTS, st.weights.input(wv)},
                                                    {DNNL_ARG_DST, mem(st.pd.dst_desc(), y)}};
         if (scales.defined()) {  // int8: y = sum·scale (+ b) by post-ops
-          args[onednn::kInt8ScalesArg] = mem(st.pd.query_md(dnnl::query::exec_arg_md, onednn::kInt8ScalesArg), scales);
-          if (b.defined()) args[onednn::kInt8BiasArg] = mem(st.pd.query_md(dnnl::query::exec_arg_md, onednn::kInt8BiasArg), b);
+          onednn::add_int8_output_args(st.pd, scales, b, args);
         } else if (b.defined()) {
           args[DNNL_ARG_BIAS] = onednn::wrap(b);
         }
