@@ -16,7 +16,7 @@ std::vector<std::pair<std::string, Tensor*>> model_tensors(Module& model) {
 
 namespace {
 constexpr const char* kFormat = "lpt-checkpoint";
-constexpr int64_t kVersion = 1;
+constexpr int64_t kVersion = 2;  // 2: LNS-Madam master grid γ_U in the state, 1-D parameters in their own optimizer
 
 // Reads every model tensor from /model, checking names, shapes and dtypes both ways, before
 // changing anything.

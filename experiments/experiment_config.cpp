@@ -38,6 +38,32 @@ SchemaField list(std::string key, K kind, json def, std::string help, std::optio
 SchemaField any(std::string key, json def, std::string help) {
   return {std::move(key), K::any, std::move(def), std::move(help), {}, {}, {}, {}};
 }
+// A key that may be left out (null): the code then takes a value from elsewhere, as its help says.
+SchemaField optional(SchemaField f) {
+  f.default_value = nullptr;
+  f.optional = true;
+  return f;
+}
+SchemaField removed(std::string key, std::string instead) {
+  return {std::move(key), K::removed, nullptr, std::move(instead), {}, {}, {}, {}};
+}
+// Adam's (β1, β2): two values in [0, 1) (β = 1 divides by zero in the bias correction).
+SchemaField betas() {
+  SchemaField f = list("betas", K::number_list, {0.9, 0.999}, "Adam/AdamW betas (β1, β2)", 0.0);
+  f.max = 1.0;
+  f.max_exclusive = true;
+  f.min_items = f.max_items = 2;
+  return f;
+}
+std::vector<SchemaField> schedule_fields() {
+  return {text("name", "cosine", "schedule", {"constant", "step", "multistep", "cosine"}),
+          integer("step_size", 30, "step: epochs between decays", 1),
+          list("milestones", K::integer_list, json::array(), "multistep: epochs at which to decay", 0),
+          num("gamma", 0.1, "step/multistep decay factor", 0.0),
+          num("eta_min", 0.0, "cosine: final learning rate", 0.0),
+          integer("warmup_iterations", 0, "linear warm-up iterations before the schedule", 0),
+          num("warmup_start_factor", 0.1, "warm-up: initial fraction of the learning rate", 0.0, 1.0)};
+}
 // A format value: a JSON object as `lpt quantize --format` takes it, or null for fp32.
 SchemaField format(std::string key, std::string help) {
   SchemaField f = any(std::move(key), nullptr,
@@ -87,23 +113,47 @@ const std::vector<SchemaField>& experiment_schema() {
       object("optimizer", "optimizer and its hyperparameters",
              {text("name", "sgd", "optimizer (lns-madam: LNS master weights, SPEC §5)",
                    {"sgd", "adam", "adamw", "madam", "lns-madam"}),
-              num("lr", 0.1, "base learning rate", 0.0),
+              num("lr", 0.1, "base learning rate (Madam/LNS-Madam: the multiplicative rate η₀)", 0.0),
               num("momentum", 0.9, "SGD momentum", 0.0, 0.999999),
               num("dampening", 0.0, "SGD dampening", 0.0, 1.0),
               boolean("nesterov", true, "SGD Nesterov momentum"),
-              num("weight_decay", 5e-4, "weight decay (L2 for SGD/Adam, decoupled for AdamW)", 0.0),
-              boolean("decay_1d", false, "apply weight decay to 1-D parameters (biases, BN) too"),
-              list("betas", K::number_list, {0.9, 0.999}, "Adam/AdamW betas", 0.0),
+              num("weight_decay", 5e-4,
+                  "weight decay (L2 for SGD/Adam, decoupled for AdamW; none for Madam/LNS-Madam) of parameters with "
+                  "more than one dimension",
+                  0.0),
+              removed("decay_1d", "write /optimizer/params_1d/weight_decay (the 1-D parameters' own weight decay, "
+                                  "default 0) instead of decay_1d: true"),
+              betas(),
               num("eps", 1e-8, "Adam/AdamW epsilon", 0.0),
-              num("madam_p_scale", 3.0, "Madam/LNS-Madam: bound = p_scale * RMS at the first step", 0.0)}),
-      object("schedule", "learning-rate schedule",
-             {text("name", "cosine", "schedule", {"constant", "step", "multistep", "cosine"}),
-              integer("step_size", 30, "step: epochs between decays", 1),
-              list("milestones", K::integer_list, json::array(), "multistep: epochs at which to decay", 0),
-              num("gamma", 0.1, "step/multistep decay factor", 0.0),
-              num("eta_min", 0.0, "cosine: final learning rate", 0.0),
-              integer("warmup_iterations", 0, "linear warm-up iterations before the schedule", 0),
-              num("warmup_start_factor", 0.1, "warm-up: initial fraction of the learning rate", 0.0, 1.0)}),
+              num("madam_p_scale", 3.0, "Madam/LNS-Madam: bound = p_scale * RMS at the first step", 0.0),
+              optional(text("master_weights", nullptr,
+                            "LNS-Madam master weights (SPEC §5): fp32 (the reference update, fp32 weights) or lns16 "
+                            "(16-bit LNS codes, base factor master_gamma); unset: lns16",
+                            {"fp32", "lns16"})),
+              integer("master_gamma", 2048,
+                      "LNS-Madam lns16: the master grid's base factor γ_U, a power of two with master_gamma * lr >= 1",
+                      1, 32768),
+              text("update_rounding", "nearest",
+                   "LNS-Madam lns16: rounding of the code step γ_U·η_t·round(ĝ) (stochastic: unbiased, keyed by seed, "
+                   "step and parameter)",
+                   {"nearest", "stochastic"}),
+              object("params_1d",
+                     "1-D parameters (biases, BN scale and shift): their own optimizer; a key left out takes "
+                     "/optimizer's value",
+                     {optional(text("name", nullptr,
+                                    "optimizer of the 1-D parameters (unset: /optimizer/name; with madam/lns-madam: sgd, "
+                                    "since multiplicative updates never move a zero)",
+                                    {"sgd", "adam", "adamw"})),
+                      optional(num("lr", 0, "learning rate (unset: /optimizer/lr; required with madam/lns-madam)", 0.0)),
+                      optional(num("momentum", 0, "SGD momentum", 0.0, 0.999999)),
+                      optional(num("dampening", 0, "SGD dampening", 0.0, 1.0)),
+                      optional(boolean("nesterov", false, "SGD Nesterov momentum")),
+                      num("weight_decay", 0.0, "weight decay of the 1-D parameters", 0.0),
+                      optional(betas()),
+                      optional(num("eps", 0, "Adam/AdamW epsilon", 0.0)),
+                      optional(object("schedule", "their learning-rate schedule (unset: /schedule)", schedule_fields()))}),
+             }),
+      object("schedule", "learning-rate schedule", schedule_fields()),
       object("quantization", "number formats of the conv and linear GEMMs (SPEC §2); all null: fp32 training",
              {format("weights", "weights in all three GEMMs"),
               format("activations", "layer inputs x (signed \"auto\": unsigned after ReLU/ReLU6)"),
@@ -139,10 +189,31 @@ const std::vector<SchemaField>& experiment_schema() {
   return schema;
 }
 
+bool is_multiplicative_optimizer(const std::string& name) { return name == "madam" || name == "lns-madam"; }
+
+namespace {
+// What the schema's per-key checks cannot see: keys that depend on each other.
+void check_optimizer_config(const json& o, const std::string& source) {
+  const std::string name = o["name"];
+  LPT_CHECK(o["master_weights"].is_null() || name == "lns-madam", source,
+            ": /optimizer/master_weights: applies to lns-madam only, not to \"", name, "\"");
+  LPT_CHECK(!is_multiplicative_optimizer(name) || !o["params_1d"]["lr"].is_null(), source,
+            ": /optimizer/params_1d/lr: required with /optimizer/name \"", name,
+            "\": its rate is multiplicative, so the 1-D parameters' optimizer needs its own (the fp32 recipes use 0.1)");
+  const double gamma_lr = o["master_gamma"].get<double>() * o["lr"].get<double>();
+  LPT_CHECK(name != "lns-madam" || o["master_weights"] == "fp32" || gamma_lr >= 1, source,
+            ": /optimizer/master_gamma: ", o["master_gamma"].get<int>(), " times /optimizer/lr ", o["lr"].get<double>(),
+            " is ", gamma_lr, ", expected >= 1 (a step of one rounded ĝ must move at least one master code)");
+  const int gamma = o["master_gamma"];
+  LPT_CHECK((gamma & (gamma - 1)) == 0, source, ": /optimizer/master_gamma: expected a power of two, got ", gamma);
+}
+}  // namespace
+
 json resolve_experiment(json config, const std::string& source, const std::vector<std::string>& overrides) {
   for (const std::string& o : overrides) apply_override(config, o);
   json resolved = validate(config, experiment_schema(), source);
   check_quantization_config(resolved["quantization"], source);  // format objects and layer rules
+  check_optimizer_config(resolved["optimizer"], source);
   return resolved;
 }
 

@@ -15,6 +15,9 @@ const std::vector<SchemaField>& experiment_schema();
 json load_experiment(const std::string& path, const std::vector<std::string>& overrides = {});
 json resolve_experiment(json config, const std::string& source, const std::vector<std::string>& overrides = {});
 
+// Madam and LNS-Madam: updates that multiply, so they never move a zero.
+bool is_multiplicative_optimizer(const std::string& name);
+
 // The run directory: /output_dir, or runs/<name> when it is empty.
 std::string run_directory(const json& config);
 

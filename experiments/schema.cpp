@@ -20,12 +20,15 @@ std::string kind_name(Kind k) {
     case Kind::integer_list: return "list of integers";
     case Kind::object: return "object";
     case Kind::any: return "JSON value";
+    case Kind::removed: return "removed";
   }
   return "?";
 }
 
 void check_range(const SchemaField& f, double v, const std::string& where) {
   if (f.min && v < *f.min) fail(where, ": expected ", kind_name(f.kind), " >= ", *f.min, ", got ", v);
+  if (f.max && f.max_exclusive && v >= *f.max)
+    fail(where, ": expected ", kind_name(f.kind), " < ", *f.max, ", got ", v);
   if (f.max && v > *f.max) fail(where, ": expected ", kind_name(f.kind), " <= ", *f.max, ", got ", v);
 }
 
@@ -49,7 +52,9 @@ json validate_object(const json& obj, const std::vector<SchemaField>& fields, co
     const std::string child = path + "/" + f.key;
     if (obj.contains(f.key)) {
       out[f.key] = validate_value(obj.at(f.key), f, child, source);
-    } else if (f.kind == Kind::object) {
+    } else if (f.kind == Kind::removed) {
+      continue;
+    } else if (f.kind == Kind::object && !f.optional) {
       out[f.key] = validate_object(json::object(), f.fields, child, source);
     } else if (!f.default_value.is_null()) {
       out[f.key] = f.default_value;
@@ -69,6 +74,7 @@ json validate_value(const json& v, const SchemaField& f, const std::string& path
   };
   if (v.is_null() && f.optional) return v;
   switch (f.kind) {
+    case Kind::removed: fail(where, ": this key was removed: ", f.help);
     case Kind::boolean: expect(v.is_boolean()); break;
     case Kind::integer:
       expect(v.is_number_integer());
@@ -93,6 +99,10 @@ json validate_value(const json& v, const SchemaField& f, const std::string& path
     case Kind::number_list:
     case Kind::integer_list:
       expect(v.is_array());
+      if (f.min_items && v.size() < *f.min_items)
+        fail(where, ": expected at least ", *f.min_items, " element(s), got ", v.size(), ": ", v.dump());
+      if (f.max_items && v.size() > *f.max_items)
+        fail(where, ": expected at most ", *f.max_items, " element(s), got ", v.size(), ": ", v.dump());
       for (size_t i = 0; i < v.size(); ++i) {
         const bool ok = f.kind == Kind::integer_list ? v[i].is_number_integer() : v[i].is_number();
         if (!ok) fail(where, "/", i, ": expected a ", f.kind == Kind::integer_list ? "integer" : "number", ", got ",
@@ -109,8 +119,12 @@ json validate_value(const json& v, const SchemaField& f, const std::string& path
 void describe(const std::vector<SchemaField>& fields, const std::string& path, std::ostringstream& os) {
   for (const SchemaField& f : fields) {
     const std::string p = path + "/" + f.key;
+    if (f.kind == Kind::removed) {
+      os << p << "  removed: " << f.help << "\n";
+      continue;
+    }
     if (f.kind == Kind::object) {
-      os << p << "  object  " << f.help << "\n";
+      os << p << "  object" << (f.optional ? ", optional" : "") << "  " << f.help << "\n";
       describe(f.fields, p, os);
       continue;
     }
@@ -127,8 +141,11 @@ void describe(const std::vector<SchemaField>& fields, const std::string& path, s
       os << ", ";
       if (f.max) os << *f.max;
       else os << "inf";
-      os << "]";
+      os << (f.max_exclusive ? ")" : "]");
     }
+    if (f.min_items && f.min_items == f.max_items) os << ", exactly " << *f.min_items << " element(s)";
+    else if (f.min_items || f.max_items)
+      os << ", " << f.min_items.value_or(0) << ".." << (f.max_items ? std::to_string(*f.max_items) : "") << " elements";
     if (!f.default_value.is_null()) os << ", default " << f.default_value.dump();
     else if (f.optional) os << ", optional";
     else os << ", required";

@@ -12,7 +12,8 @@ namespace lpt {
 using json = nlohmann::json;
 
 struct SchemaField {
-  enum class Kind { boolean, integer, number, string, number_list, integer_list, object, any };
+  // removed: a key that no longer exists; `help` says what to write instead.
+  enum class Kind { boolean, integer, number, string, number_list, integer_list, object, any, removed };
   std::string key;
   Kind kind;
   json default_value;  // null = required (objects: filled from their children's defaults)
@@ -20,7 +21,9 @@ struct SchemaField {
   std::optional<double> min, max;    // for numbers (and list elements)
   std::vector<std::string> choices;  // for strings
   std::vector<SchemaField> fields;   // for objects
-  bool optional = false;             // may be absent without a default (null)
+  bool optional = false;             // may be absent without a default (null); objects too
+  bool max_exclusive = false;        // max is excluded: [min, max)
+  std::optional<size_t> min_items = {}, max_items = {};  // for lists
 };
 
 // Returns `config` with defaults filled; throws lpt::Error naming `source` and the key's JSON path

@@ -19,9 +19,9 @@ void check_gradients_finite(const Module& model, int64_t step) {
 
 }  // namespace
 
-StepResult train_step(Module& model, OptimizerSet& optimizers, const optim::LrSchedule& schedule, const Tensor& images,
-                      const Tensor& labels, uint64_t seed, int64_t step, float label_smoothing) {
-  for (auto& o : optimizers.optimizers) schedule.apply(*o, step);
+StepResult train_step(Module& model, OptimizerSet& optimizers, const Tensor& images, const Tensor& labels,
+                      uint64_t seed, int64_t step, float label_smoothing) {
+  optimizers.set_iteration(step);
   model.begin_step(seed, uint64_t(step));
   const Variable logits = model(Variable(images));
   Variable loss = ops::softmax_cross_entropy(logits, labels, label_smoothing);

@@ -6,7 +6,6 @@
 
 #include "experiments/optimizer_setup.h"
 #include "layers/module.h"
-#include "optimizers/schedule.h"
 
 namespace lpt {
 
@@ -17,7 +16,7 @@ struct StepResult {
 
 // Throws lpt::Error naming the step (and the tensor) when the loss or a gradient is NaN or Inf,
 // before the optimizer has touched the weights.
-StepResult train_step(Module& model, OptimizerSet& optimizers, const optim::LrSchedule& schedule, const Tensor& images,
-                      const Tensor& labels, uint64_t seed, int64_t step, float label_smoothing);
+StepResult train_step(Module& model, OptimizerSet& optimizers, const Tensor& images, const Tensor& labels,
+                      uint64_t seed, int64_t step, float label_smoothing);
 
 }  // namespace lpt

@@ -60,8 +60,7 @@ int train(const TrainRequest& request) {
   std::shared_ptr<Module> model = make_experiment_model(config, data, !request.resume);
   apply_quantization(*model, config, 0);  // before loading: checkpoints hold quantizer state
   const bool diagnostics = quantization_enabled(config) && config["quantization"]["diagnostics"].get<bool>();
-  OptimizerSet optimizers = make_optimizers(config, *model);
-  const optim::LrSchedule schedule = make_schedule(config, steps_per_epoch);
+  OptimizerSet optimizers = make_optimizers(config, *model, steps_per_epoch);
 
   TrainingProgress progress;
   if (request.resume) {
@@ -113,7 +112,7 @@ int train(const TrainRequest& request) {
       const bool collect = diagnostics && progress.batch_in_epoch + 1 == steps_per_epoch;  // the epoch's last step
       if (collect) set_collect_stats(*model, true);
       const StepResult r =
-          train_step(*model, optimizers, schedule, batch->images, batch->labels, seed, progress.step, label_smoothing);
+          train_step(*model, optimizers, batch->images, batch->labels, seed, progress.step, label_smoothing);
       if (collect) set_collect_stats(*model, false);
 
       const int64_t n = batch->labels.numel();
@@ -144,6 +143,7 @@ int train(const TrainRequest& request) {
     json m = {{"epoch", epoch + 1},
               {"step", progress.step},
               {"lr", optimizers.optimizers[0]->lr(0)},
+              {"lr_1d", optimizers.optimizers.back()->lr(0)},
               {"train_loss", progress.loss_sum / double(progress.seen)},
               {"train_accuracy", double(progress.correct) / double(progress.seen)},
               {"train_seconds", progress.seconds},

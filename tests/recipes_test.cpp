@@ -32,7 +32,7 @@ json small(const std::string& path) {
   if (recipe["model"]["name"].get<std::string>().rfind("mobilenet", 0) == 0) overrides.push_back("model.width=0.25");
   // SGD's learning rate for 15 epochs of 60k images makes a few steps on one batch of 16 diverge,
   // in fp32 too (MobileNetV2, deeper ResNets); a tenth of it keeps the check about the formats.
-  // LNS-Madam's lr is its master grid and stays.
+  // Madam and LNS-Madam keep their multiplicative rate.
   if (recipe["optimizer"]["name"] == "sgd")
     overrides.push_back("optimizer.lr=" + std::to_string(recipe["optimizer"]["lr"].get<double>() / 10));
   return load_experiment(path, overrides);

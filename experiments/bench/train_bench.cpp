@@ -81,7 +81,7 @@ constexpr Variant kVariants[] = {
      R"(,"execution":"emulated"}})"},
     {"resnet20_lns_madam", "resnet20", 1.0,
      R"({"quantization":{"weights":)" LPT_LNS8 R"(,"activations":)" LPT_LNS8 R"(,"errors":)" LPT_LNS8
-     R"(,"weight_gradients":)" LPT_LNS8 R"(},"optimizer":{"name":"lns-madam","lr":0.0078125,"weight_decay":0}})"},
+     R"(,"weight_gradients":)" LPT_LNS8 R"(},"optimizer":{"name":"lns-madam","lr":0.0078125,"params_1d":{"lr":0.1}}})"},
     {"resnet20_mxint8", "resnet20", 1.0,
      R"({"quantization":{"weights":)" LPT_MX("int8") R"(,"activations":)" LPT_MX("int8") R"(,"errors":)" LPT_MX("int8") "}}"},
     {"resnet20_mxint8_emulated", "resnet20", 1.0,
@@ -138,8 +138,7 @@ json variant_config(const Variant& v, const Options& o) {
         {"lr", 0.1},
         {"momentum", 0.9},
         {"nesterov", true},
-        {"weight_decay", 5e-4},
-        {"decay_1d", false}}},
+        {"weight_decay", 5e-4}}},
       {"schedule", {{"name", "cosine"}}},
   };
   const json overrides = json::parse(v.config_overrides);
@@ -183,8 +182,7 @@ int run_child(const Options& o) {
   data.num_classes = int(kClasses);
   std::shared_ptr<Module> model = make_experiment_model(config, data, true);
   apply_quantization(*model, config, 0);
-  OptimizerSet optimizers = make_optimizers(config, *model);
-  const optim::LrSchedule schedule = make_schedule(config, o.warmup + o.steps);
+  OptimizerSet optimizers = make_optimizers(config, *model, o.warmup + o.steps);
   const std::vector<Batch> batches = synthetic_batches();
 
   float loss_value = 0;
@@ -195,7 +193,7 @@ int run_child(const Options& o) {
       loss_value = (*model)(Variable(batch.images)).data().data<float>()[0];
       return;
     }
-    loss_value = train_step(*model, optimizers, schedule, batch.images, batch.labels, seed, s, label_smoothing).loss;
+    loss_value = train_step(*model, optimizers, batch.images, batch.labels, seed, s, label_smoothing).loss;
   };
   if (v.evaluate) {
     model->eval();

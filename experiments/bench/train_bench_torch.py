@@ -4,7 +4,7 @@ warm-up + timed steps on seeded synthetic batches and prints one JSON line
 {"model", "width", "images_per_s", "peak_rss_mib", "torch_version", "threads"}.
 
 The step matches lpt's: training mode, forward, cross-entropy, backward, SGD with Nesterov momentum
-0.9, weight decay 5e-4 on multi-dimensional parameters only (lpt's decay_1d = false), a per-step
+0.9, weight decay 5e-4 on multi-dimensional parameters only (lpt's default params_1d.weight_decay = 0), a per-step
 cosine learning rate, and the loss read back every step. Model and inputs are channels-last, the
 fastest CPU path of PyTorch with oneDNN. The architectures are the reference definitions of
 tests/model_layout_test.cpp, whose state_dict layouts lpt's models are tested against.

@@ -8,14 +8,14 @@
 namespace lpt::testing {
 
 float BatchTraining::step(int64_t step) {
-  return train_step(*model, optimizers, schedule, batch.images, batch.labels, 0, step, 0).loss;
+  return train_step(*model, optimizers, batch.images, batch.labels, 0, step, 0).loss;
 }
 
 BatchTraining batch_training(const json& config, int64_t batch_size, int64_t schedule_steps) {
   DataSplits data = make_data(config);
   std::shared_ptr<Module> model = make_experiment_model(config, data, true);
   apply_quantization(*model, config, 0);
-  OptimizerSet optimizers = make_optimizers(config, *model);
+  OptimizerSet optimizers = make_optimizers(config, *model, schedule_steps);
   data::LoaderOptions lo;
   lo.batch_size = batch_size;
   data::Loader loader(data.train, data.eval_transforms, lo);
@@ -23,8 +23,7 @@ BatchTraining batch_training(const json& config, int64_t batch_size, int64_t sch
   std::optional<data::Batch> batch = loader.next();
   LPT_CHECK(batch, "batch_training: the training set has no batch of ", batch_size);
   model->train();
-  return {std::move(data), std::move(model), std::move(optimizers), make_schedule(config, schedule_steps),
-          std::move(*batch)};
+  return {std::move(data), std::move(model), std::move(optimizers), std::move(*batch)};
 }
 
 TwoSteps two_steps(const std::string& config_name, const std::string& execution) {

@@ -1,6 +1,6 @@
 #pragma once
 // A few training steps on one batch, set up as `lpt train` sets up a run: the model, its formats
-// for epoch 0, optimizers and schedule from a config, and the first training batch without
+// for epoch 0, optimizers and schedules from a config, and the first training batch without
 // augmentation. For tests that compare losses over a few steps.
 #include <memory>
 
@@ -15,13 +15,12 @@ struct BatchTraining {
   DataSplits data;
   std::shared_ptr<Module> model;
   OptimizerSet optimizers;
-  optim::LrSchedule schedule;
   data::Batch batch;
   // One training step (seed 0, no label smoothing) on the batch; its loss.
   float step(int64_t step);
 };
 
-// The schedule spans `schedule_steps` iterations; the model is left in training mode.
+// The schedules span `schedule_steps` iterations; the model is left in training mode.
 BatchTraining batch_training(const json& config, int64_t batch_size, int64_t schedule_steps);
 
 // Two steps of a shipped config (experiments/configs/NAME) on 32 synthetic images, lr 0.01,
