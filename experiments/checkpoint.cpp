@@ -42,11 +42,24 @@ void read_model(const h5::File& f, Module& model) {
   for (size_t i = 0; i < tensors.size(); ++i) tensors[i].second->copy_from(loaded[i]);
 }
 
+// Version 1 differs from 2 only in the optimizer state: its weights, quantizer state and progress
+// read the same, so evaluation, export and fine-tuning take it; resuming does not.
+constexpr int64_t kOldestReadable = 1;
+
 void check_format(const h5::File& f) {
   LPT_CHECK(f.has_attr("/", "format") && f.attr_string("/", "format") == kFormat, "'", f.path(),
             "' is not an lpt checkpoint (attribute format != \"", kFormat, "\")");
-  LPT_CHECK(f.attr_int("/", "version") == kVersion, "checkpoint '", f.path(), "' has version ",
-            f.attr_int("/", "version"), "; this build reads version ", kVersion);
+  const int64_t version = f.attr_int("/", "version");
+  LPT_CHECK(version >= kOldestReadable && version <= kVersion, "checkpoint '", f.path(), "' has version ", version,
+            "; this build reads versions ", kOldestReadable, " to ", kVersion);
+}
+
+void check_resumable(const h5::File& f) {
+  const int64_t version = f.attr_int("/", "version");
+  LPT_CHECK(version == kVersion, "checkpoint '", f.path(), "' has version ", version,
+            ", written before LNS-Madam's master grid (master_gamma) and the 1-D parameters' own optimizer: its "
+            "optimizer state cannot resume in this build (version ",
+            kVersion, "); to keep its weights, start a new run with checkpoint.init_from set to it");
 }
 
 // /quantizer/<layer>.<role>.<key>: the quantizers' clip averages, OCTAV warm starts, calibrations.
@@ -121,6 +134,7 @@ void save_checkpoint(const std::string& path, Module& model, const OptimizerSet&
 LoadedCheckpoint load_checkpoint(const std::string& path, Module& model, OptimizerSet& optimizers) {
   const h5::File f = h5::File::open_read(path);
   check_format(f);
+  check_resumable(f);
   std::vector<optim::OptimizerState> states(optimizers.optimizers.size());
   for (size_t i = 0; i < states.size(); ++i) {
     const std::string group = "optimizer/" + std::to_string(i);
@@ -146,6 +160,7 @@ LoadedCheckpoint peek_checkpoint(const std::string& path) {
 
 void load_model_weights(const std::string& path, Module& model) {
   const h5::File f = h5::File::open_read(path);
+  check_format(f);
   read_model(f, model);
   // Quantizer state goes to a model that quantizes (evaluating a QAT run); fine-tuning in fp32
   // from a quantized run takes the weights alone.

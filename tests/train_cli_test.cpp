@@ -150,6 +150,28 @@ TEST_F(TrainCli, BadConfigsAreRejectedWithTheKeyPath) {
   EXPECT_FALSE(fs::exists(run("bad") + "/checkpoint.h5"));
 }
 
+// A version-1 checkpoint (before LNS-Madam's master grid and the 1-D optimizer) does not resume,
+// and says how to keep its weights; evaluating and fine-tuning from it still work.
+TEST_F(TrainCli, VersionOneCheckpointsDoNotResumeButTheirWeightsLoad) {
+  ASSERT_EQ(run_lpt(train_args("old") + " --stop-after-epochs 1").status, 0);
+  const std::string ckpt = run("old") + "/checkpoint.h5";
+  h5::File::open_write(ckpt).set_attr("/", "version", int64_t(1));
+  const Result resume = run_lpt("train --resume " + run("old"));
+  EXPECT_EQ(resume.status, 1) << resume.output;
+  EXPECT_NE(resume.output.find("has version 1, written before LNS-Madam's master grid"), std::string::npos)
+      << resume.output;
+  EXPECT_NE(resume.output.find("checkpoint.init_from"), std::string::npos) << resume.output;
+  const Result eval = run_lpt("eval " + config_ + " --checkpoint " + ckpt);
+  EXPECT_EQ(eval.status, 0) << eval.output;
+  const Result tune =
+      run_lpt(train_args("tuned") + " --set training.epochs=1 --set checkpoint.init_from=" + ckpt);
+  EXPECT_EQ(tune.status, 0) << tune.output;
+  h5::File::open_write(ckpt).set_attr("/", "version", int64_t(3));
+  const Result future = run_lpt("eval " + config_ + " --checkpoint " + ckpt);
+  EXPECT_EQ(future.status, 1);
+  EXPECT_NE(future.output.find("has version 3; this build reads versions 1 to 2"), std::string::npos) << future.output;
+}
+
 TEST_F(TrainCli, TrainingTwiceIntoOneRunDirectoryIsRefused) {
   ASSERT_EQ(run_lpt(train_args("once") + " --set training.epochs=1").status, 0);
   const Result again = run_lpt(train_args("once") + " --set training.epochs=1");
