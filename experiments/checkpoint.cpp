@@ -2,6 +2,7 @@
 
 #include <set>
 
+#include "core/json_text.h"
 #include "core/hdf5.h"
 #include "experiments/quantization_setup.h"
 
@@ -80,8 +81,7 @@ void read_quantizer(const h5::File& f, Module& model) {
 
 LoadedCheckpoint read_progress(const h5::File& f) {
   LoadedCheckpoint out;
-  out.config = json::parse(f.attr_string("/", "config"), nullptr, false);
-  LPT_CHECK(!out.config.is_discarded(), "checkpoint '", f.path(), "': attribute config is not valid JSON");
+  out.config = parse_json_text(f.attr_string("/", "config"), "checkpoint '" + f.path() + "': attribute config");
   TrainingProgress& p = out.progress;
   p.epoch = f.attr_int("/", "epoch");
   p.step = f.attr_int("/", "step");
@@ -92,8 +92,8 @@ LoadedCheckpoint read_progress(const h5::File& f) {
   p.seconds = f.attr_double("/", "seconds");
   out.threads = int(f.attr_int("/", "threads"));
   if (f.has_attr("/", "gemm_lanes")) {
-    out.gemm_lanes = json::parse(f.attr_string("/", "gemm_lanes"), nullptr, false);
-    LPT_CHECK(!out.gemm_lanes.is_discarded(), "checkpoint '", f.path(), "': attribute gemm_lanes is not valid JSON");
+    out.gemm_lanes =
+        parse_json_text(f.attr_string("/", "gemm_lanes"), "checkpoint '" + f.path() + "': attribute gemm_lanes");
   }
   return out;
 }

@@ -1,5 +1,6 @@
 #include "experiments/encoded_io.h"
 
+#include "core/json_text.h"
 #include "experiments/schema.h"
 
 namespace lpt {
@@ -40,7 +41,7 @@ formats::Encoded read_encoded(const h5::File& f, const std::string& group) {
       fail(what, ": a format this build does not read: ", e.what());
     }
   }();
-  const json shape = json::parse(f.attr_string(group, "encoded_shape"), nullptr, false);
+  const json shape = parse_json_text(f.attr_string(group, "encoded_shape"), what + ": attribute encoded_shape");
   LPT_CHECK(shape.is_array() &&
                 std::all_of(shape.begin(), shape.end(), [](const json& d) { return d.is_number_integer() && d >= 0; }),
             what, ": attribute encoded_shape is not a shape (a JSON array of sizes)");

@@ -2,6 +2,7 @@
 
 #include <fstream>
 
+#include "core/json_text.h"
 #include "core/error.h"
 #include "experiments/quantization_setup.h"
 
@@ -218,11 +219,7 @@ json resolve_experiment(json config, const std::string& source, const std::vecto
 }
 
 json load_experiment(const std::string& path, const std::vector<std::string>& overrides) {
-  std::ifstream in(path);
-  LPT_CHECK(in, "config '", path, "' cannot be opened");
-  json config = json::parse(in, nullptr, false);
-  LPT_CHECK(!config.is_discarded(), "config '", path, "' is not valid JSON");
-  return resolve_experiment(std::move(config), path, overrides);
+  return resolve_experiment(read_json_file(path, "config '" + path + "'"), path, overrides);
 }
 
 std::string run_directory(const json& config) {

@@ -6,6 +6,7 @@
 #include <set>
 #include <sstream>
 
+#include "core/json_text.h"
 #include "core/hdf5.h"
 #include "experiments/build_info.h"
 #include "experiments/checkpoint.h"
@@ -100,7 +101,7 @@ std::vector<ExportedTensor> write_export(const std::string& path, Module& model,
 json export_config(const std::string& path) {
   const h5::File f = h5::File::open_read(path);
   check_header(f);
-  const json config = json::parse(f.attr_string("/", "config"), nullptr, false);
+  const json config = parse_json_text(f.attr_string("/", "config"), "export '" + path + "': attribute config");
   LPT_CHECK(config.is_object(), "export '", path, "': attribute config is not a JSON object");
   return config;
 }

@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "core/json_text.h"
 #include "core/error.h"
 
 namespace lpt {
@@ -20,11 +21,7 @@ void write_json_atomically(const std::string& path, const json& value) {
 }
 
 json read_json(const std::string& path) {
-  std::ifstream in(path);
-  LPT_CHECK(in, "cannot open '", path, "'");
-  json j = json::parse(in, nullptr, false);
-  LPT_CHECK(!j.is_discarded(), "'", path, "' is not valid JSON");
-  return j;
+  return read_json_file(path, "'" + path + "'");
 }
 
 void append_metrics(const std::string& run_dir, const json& epoch_metrics) {

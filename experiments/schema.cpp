@@ -2,6 +2,7 @@
 
 #include <sstream>
 
+#include "core/json_text.h"
 #include "core/error.h"
 
 namespace lpt {
@@ -169,8 +170,8 @@ void apply_override(json& config, const std::string& assignment) {
   const size_t eq = assignment.find('=');
   LPT_CHECK(eq != std::string::npos && eq > 0, "--set '", assignment, "': expected key.path=value");
   const std::string key = assignment.substr(0, eq), text = assignment.substr(eq + 1);
-  json value = json::parse(text, nullptr, false);
-  if (value.is_discarded()) value = text;  // a bare word is a string
+  // A bare word is a string; JSON text is checked as a config file is.
+  const json value = json::accept(text) ? parse_json_text(text, "--set '" + key + "'") : json(text);
   json* node = &config;
   size_t start = 0;
   while (true) {

@@ -1,6 +1,7 @@
 #include "formats/format.h"
 
 #include "core/error.h"
+#include "core/json_text.h"
 #include "formats/format_table.h"
 
 namespace lpt::formats {
@@ -32,13 +33,8 @@ Format Format::parse(const nlohmann::json& j) {
 }
 
 Format Format::parse_text(std::string_view text) {
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
-    fail("format '", text, "' is not valid JSON: ", e.what());
-  }
-  return parse(j);
+  const std::string_view shown = text.substr(0, 200);
+  return parse(parse_json_text(text, "format '" + std::string(shown) + (shown.size() < text.size() ? "...'" : "'")));
 }
 
 nlohmann::json Format::json() const { return traits_of(params_).json(params_); }

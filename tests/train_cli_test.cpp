@@ -147,6 +147,12 @@ TEST_F(TrainCli, BadConfigsAreRejectedWithTheKeyPath) {
   r = run_lpt(train_args("bad") + " --set training.batch_size=big");
   EXPECT_NE(r.status, 0);
   EXPECT_NE(r.output.find("/training/batch_size: expected integer"), std::string::npos) << r.output;
+  // Nesting that once overflowed the stack (SIGSEGV) in a recursive walk of the config.
+  std::ofstream((dir_ / "deep.json").string()) << "{\"name\": " << std::string(100000, '[') << std::string(100000, ']')
+                                              << "}";
+  r = run_lpt("train " + (dir_ / "deep.json").string() + " --set output_dir=" + run("bad"));
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_NE(r.output.find("nested deeper than 64 levels"), std::string::npos) << r.output.substr(0, 300);
   EXPECT_FALSE(fs::exists(run("bad") + "/checkpoint.h5"));
 }
 
