@@ -5,12 +5,17 @@
 #include <filesystem>
 #include <utility>
 
+#include "core/durable_file.h"
+
 namespace lpt::h5 {
 
 namespace {
-// HDF5 prints its own error stacks by default; lpt reports errors itself.
+// HDF5 prints its own error stacks by default; lpt reports errors itself. lpt closes every file
+// it opens, so HDF5's exit handler has nothing to do, and after a close that failed (a full disk)
+// HDF5 1.10.8's handler crashes (SIGSEGV in H5F__close_cb): it is switched off.
 void silence_hdf5() {
   static const bool done = [] {
+    H5dont_atexit();
     H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
     return true;
   }();
@@ -156,6 +161,7 @@ void File::create_group(const std::string& name) {
 }
 
 void File::write(const std::string& name, const Tensor& t) {
+  durable::check_injected(durable::Stage::write, path_);
   const Tensor c = t.contiguous();
   std::vector<hsize_t> dims(c.shape().begin(), c.shape().end());
   Handle space{H5Screate_simple(int(dims.size()), dims.data(), nullptr), H5Sclose};
@@ -295,21 +301,24 @@ int64_t File::attr_int(const std::string& obj, const std::string& key) const {
   return v;
 }
 
-void File::flush() { H5Fflush(id_, H5F_SCOPE_GLOBAL); }
+void File::close() {
+  durable::check_injected(durable::Stage::close, path_);
+  const herr_t rc = H5Fclose(std::exchange(id_, -1));
+  LPT_CHECK(rc >= 0, "writing '", path_, "' failed at close: HDF5 could not write its buffers (disk full?)");
+}
 
 void write_atomically(const std::string& path, const std::function<void(File&)>& fill) {
   const std::string tmp = path + ".tmp";
   try {
+    durable::check_injected(durable::Stage::create, tmp);
     File f = File::create(tmp);
     fill(f);
-    f.flush();
+    f.close();
+    durable::commit(tmp, path);
   } catch (...) {
     std::remove(tmp.c_str());
     throw;
   }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  LPT_CHECK(!ec, "cannot move '", tmp, "' to '", path, "': ", ec.message());
 }
 
 }  // namespace lpt::h5

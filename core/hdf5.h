@@ -50,7 +50,8 @@ class File {
   double attr_double(const std::string& obj, const std::string& key) const;
   int64_t attr_int(const std::string& obj, const std::string& key) const;
 
-  void flush();
+  // Closes the file, throwing (naming it) when HDF5 cannot write what it still buffers.
+  void close();
 
  private:
   File(hid_t id, std::string path) : id_(id), path_(std::move(path)) {}
@@ -59,8 +60,9 @@ class File {
   std::string path_;
 };
 
-// Writes a file as `path`.tmp, flushes it, then renames it over `path`, so a crash mid-write
-// never destroys the last good file.
+// Writes a file as `path`.tmp, closes it (checked), fsyncs it, renames it over `path` and fsyncs
+// the directory (core/durable_file.h): a crash, power loss or full disk mid-write never destroys
+// the last good file; any failure removes the temporary and throws naming the file and the step.
 void write_atomically(const std::string& path, const std::function<void(File&)>& fill);
 
 }  // namespace lpt::h5

@@ -7,7 +7,8 @@
 //                                   the epoch's running loss/accuracy sums, seed, threads, config
 // All randomness is counter-based (Philox keyed by seed, step and ids) and the data order is a
 // pure function of (seed, epoch), so (seed, epoch, step, batch_in_epoch) restore it exactly.
-// Files are written atomically (temporary file, then rename).
+// Files are written durably (core/durable_file.h: temporary file, checked close, fsync, rename,
+// fsync of the directory): a failure at any step leaves the previous checkpoint intact.
 #include <string>
 
 #include "experiments/schema.h"

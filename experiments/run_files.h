@@ -15,14 +15,15 @@ inline const char* metrics = "metrics.jsonl";
 inline const char* checkpoint = "checkpoint.h5";
 }  // namespace run_files
 
-// Writes `path`.tmp then renames it, so readers never see a half-written file.
+// Replaces `path` durably (core/durable_file.h): never a half-written file, even on a full disk.
 void write_json_atomically(const std::string& path, const json& value);
 json read_json(const std::string& path);
-// Appends one line to metrics.jsonl, flushed.
+// Adds one line to metrics.jsonl, replacing the file durably.
 void append_metrics(const std::string& run_dir, const json& epoch_metrics);
-// The epochs recorded so far.
+// The epochs recorded so far; an incomplete last line (a crash mid-append) is dropped with a warning.
 std::vector<json> read_metrics(const std::string& run_dir);
-// Drops lines of epochs after `max_epoch` (written after the checkpoint a run resumes from).
+// Drops lines of epochs after `max_epoch` (written after the checkpoint a run resumes from) and an
+// incomplete last line.
 void truncate_metrics(const std::string& run_dir, int64_t max_epoch);
 
 }  // namespace lpt

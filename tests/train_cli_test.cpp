@@ -178,6 +178,20 @@ TEST_F(TrainCli, VersionOneCheckpointsDoNotResumeButTheirWeightsLoad) {
   EXPECT_NE(future.output.find("has version 3; this build reads versions 1 to 2"), std::string::npos) << future.output;
 }
 
+// A crash mid-append leaves a partial last metrics line: resume drops it with a warning (and the
+// lines past the checkpoint's epoch) and carries on.
+TEST_F(TrainCli, ResumeDropsAPartialLastMetricsLine) {
+  ASSERT_EQ(run_lpt(train_args("partial") + " --stop-after-epochs 1").status, 0);
+  const std::string metrics = run("partial") + "/metrics.jsonl";
+  std::ofstream(metrics, std::ios::app) << R"({"epoch": 2, "step": 14, "train_lo)";
+  const Result r = run_lpt("train --resume " + run("partial"));
+  EXPECT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("line 2 is incomplete"), std::string::npos) << r.output;
+  const std::string text = file_text(metrics);
+  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 2) << text;
+  EXPECT_EQ(json_number(text.substr(text.find('\n') + 1), "epoch"), 2) << text;
+}
+
 TEST_F(TrainCli, TrainingTwiceIntoOneRunDirectoryIsRefused) {
   ASSERT_EQ(run_lpt(train_args("once") + " --set training.epochs=1").status, 0);
   const Result again = run_lpt(train_args("once") + " --set training.epochs=1");
