@@ -24,6 +24,7 @@ json make_manifest(int threads) {
           {"flags", b.flags},
           {"onednn_version", b.onednn_version},
           {"onednn_isa", onednn::effective_isa()},
+          {"isa_cap", isa_cap().empty() ? "none" : isa_cap()},
           {"lpt_kernels", cpu_has_avx512() ? "avx512" : "avx2"},
           {"threads", threads},
           {"host", host},

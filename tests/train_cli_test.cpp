@@ -192,6 +192,23 @@ TEST_F(TrainCli, ResumeDropsAPartialLastMetricsLine) {
   EXPECT_EQ(json_number(text.substr(text.find('\n') + 1), "epoch"), 2) << text;
 }
 
+// LPT_MAX_ISA caps oneDNN as well as lpt's kernels, and the manifest records the cap.
+TEST_F(TrainCli, LptMaxIsaCapsOneDnnAndIsRecorded) {
+  setenv("LPT_MAX_ISA", "AVX2", 1);
+  const Result r = run_lpt(train_args("capped") + " --set training.epochs=1");
+  setenv("LPT_MAX_ISA", "avx2_typo", 1);
+  const Result bad = run_lpt(train_args("typo") + " --set training.epochs=1");
+  unsetenv("LPT_MAX_ISA");
+  ASSERT_EQ(r.status, 0) << r.output;
+  const std::string manifest = file_text(run("capped") + "/manifest.json");
+  EXPECT_NE(manifest.find(R"("onednn_isa": "avx2")"), std::string::npos) << manifest.substr(0, 600);
+  EXPECT_NE(manifest.find(R"("isa_cap": "avx2")"), std::string::npos);
+  EXPECT_NE(manifest.find(R"("lpt_kernels": "avx2")"), std::string::npos);
+  EXPECT_EQ(manifest.find("avx512"), std::string::npos) << "an implementation above the cap ran";
+  EXPECT_EQ(bad.status, 1);
+  EXPECT_NE(bad.output.find("LPT_MAX_ISA='avx2_typo': expected one of"), std::string::npos) << bad.output;
+}
+
 TEST_F(TrainCli, TrainingTwiceIntoOneRunDirectoryIsRefused) {
   ASSERT_EQ(run_lpt(train_args("once") + " --set training.epochs=1").status, 0);
   const Result again = run_lpt(train_args("once") + " --set training.epochs=1");

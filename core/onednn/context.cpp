@@ -1,13 +1,54 @@
 #include "core/onednn/context.h"
 
 #include <atomic>
+#include <cstdlib>
 #include <sstream>
+
+#include "core/cpu.h"
 
 namespace lpt::onednn {
 
+namespace {
+// oneDNN reads ONEDNN_MAX_CPU_ISA itself; LPT_MAX_ISA is passed on through set_max_cpu_isa, which
+// works only before oneDNN first fixes its ISA: every way into oneDNN here calls this first.
+void apply_isa_cap() {
+  static const bool applied = [] {
+    const char* lpt_cap = std::getenv("LPT_MAX_ISA");
+    if (!lpt_cap) return true;
+    const std::string cap = isa_cap();
+    static const std::pair<const char*, dnnl::cpu_isa> names[] = {
+        {"sse41", dnnl::cpu_isa::sse41},
+        {"avx", dnnl::cpu_isa::avx},
+        {"avx2", dnnl::cpu_isa::avx2},
+        {"avx2_vnni", dnnl::cpu_isa::avx2_vnni},
+        {"avx512_core", dnnl::cpu_isa::avx512_core},
+        {"avx512_core_vnni", dnnl::cpu_isa::avx512_core_vnni},
+        {"avx512_core_bf16", dnnl::cpu_isa::avx512_core_bf16},
+        {"avx512_core_amx", dnnl::cpu_isa::avx512_core_amx},
+        {"all", dnnl::cpu_isa::all}};
+    std::string known;
+    for (const auto& [name, isa] : names) {
+      if (cap == name) {
+        dnnl::set_max_cpu_isa(isa);
+        return true;
+      }
+      known += std::string(known.empty() ? "" : ", ") + name;
+    }
+    fail("LPT_MAX_ISA='", lpt_cap, "': expected one of ", known, " (any case)");
+  }();
+  (void)applied;
+}
+}  // namespace
+
 dnnl::engine& engine() {
+  apply_isa_cap();
   static dnnl::engine e(dnnl::engine::kind::cpu, 0);
   return e;
+}
+
+dnnl::cpu_isa effective_cpu_isa() {
+  apply_isa_cap();
+  return dnnl::get_effective_cpu_isa();
 }
 
 dnnl::stream& stream() {
@@ -57,7 +98,7 @@ std::string desc_key(const dnnl::memory::desc& md) {
 }
 
 std::string effective_isa() {
-  switch (dnnl::get_effective_cpu_isa()) {
+  switch (effective_cpu_isa()) {
     case dnnl::cpu_isa::sse41: return "sse41";
     case dnnl::cpu_isa::avx: return "avx";
     case dnnl::cpu_isa::avx2: return "avx2";

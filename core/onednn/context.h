@@ -20,6 +20,8 @@ using tag = dnnl::memory::format_tag;
 using dt = dnnl::memory::data_type;
 
 dnnl::engine& engine();
+// The ISA oneDNN's kernels use, after LPT_MAX_ISA's cap (core/cpu.h) is applied.
+dnnl::cpu_isa effective_cpu_isa();
 dnnl::stream& stream();
 
 dnnl::memory::dims dims_of(const Shape& s);

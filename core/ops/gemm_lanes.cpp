@@ -69,14 +69,14 @@ Tensor int8_output_scales(const Int8Copy& a, const Int8Copy& b, int64_t out_chan
 }
 
 std::string why_no_bf16_gemms() {
-  const dnnl::cpu_isa isa = dnnl::get_effective_cpu_isa();
+  const dnnl::cpu_isa isa = onednn::effective_cpu_isa();
   if (isa == dnnl::cpu_isa::avx512_core_bf16 || isa == dnnl::cpu_isa::avx512_core_amx) return "";
   return "oneDNN's ISA on this CPU (" + onednn::effective_isa() + ") has no bf16 dot products (AVX512-BF16 or AMX)";
 }
 
 std::string why_no_int8_gemms() {
   using dnnl::cpu_isa;
-  const cpu_isa isa = dnnl::get_effective_cpu_isa();
+  const cpu_isa isa = onednn::effective_cpu_isa();
   if (isa == cpu_isa::avx512_core_vnni || isa == cpu_isa::avx512_core_bf16 || isa == cpu_isa::avx512_core_amx ||
       isa == cpu_isa::avx2_vnni)
     return "";
