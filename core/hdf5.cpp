@@ -200,12 +200,26 @@ Shape File::shape(const std::string& name) const {
   LPT_CHECK(nd >= 0, "file '", path_, "': dataset '", name, "' has an unreadable shape");
   std::vector<hsize_t> dims(static_cast<size_t>(nd));
   H5Sget_simple_extent_dims(space.id, dims.data(), nullptr);
+  int64_t count = 1;
+  for (const hsize_t d : dims)
+    LPT_CHECK(d <= hsize_t(INT64_MAX) && !__builtin_mul_overflow(count, int64_t(d), &count), "file '", path_,
+              "': dataset '", name, "' declares a shape whose size overflows 64 bits");
   return Shape(dims.begin(), dims.end());
 }
 
 Tensor File::read(const std::string& name) const {
   const DType t = dtype(name);
-  Tensor out = Tensor::empty(shape(name), t);
+  const Shape s = shape(name);
+  // The declared size is checked against the file before anything is allocated: a crafted header
+  // can declare terabytes, and with Linux's overcommit such an allocation succeeds only for the
+  // process to be killed later. Stored data may be compressed, hence the generous ratio.
+  const double bytes = double(shape_numel(s)) * double(dtype_bytes(t, 1));
+  std::error_code ec;
+  const double file_bytes = double(std::filesystem::file_size(path_, ec));
+  const double limit = std::max(1024 * (ec ? 0.0 : file_bytes), double(64 << 20));
+  LPT_CHECK(bytes <= limit, "file '", path_, "': dataset '", name, "' declares ", shape_str(s), " (", bytes,
+            " bytes), more than 1024 times the file's ", file_bytes, " bytes: a damaged or crafted file");
+  Tensor out = Tensor::empty(s, t);
   Handle ds{H5Dopen2(id_, name.c_str(), H5P_DEFAULT), H5Dclose};
   LPT_CHECK(H5Dread(ds.id, native_type(t), H5S_ALL, H5S_ALL, H5P_DEFAULT, out.raw_data()) >= 0, "file '", path_,
             "': reading dataset '", name, "' failed (truncated or corrupted file?)");

@@ -27,7 +27,9 @@ std::vector<int64_t> parse_idx_header(const std::vector<uint8_t>& bytes, const s
   uint64_t count = 1;
   for (int d = 0; d < ndim; ++d) {
     dims.push_back(int64_t(read_be32(bytes.data() + 4 + 4 * d)));
-    count *= uint64_t(dims.back());
+    // Three 32-bit sizes can overflow 64 bits and wrap to the file's size: checked multiply.
+    LPT_CHECK(!__builtin_mul_overflow(count, uint64_t(dims.back()), &count), "IDX file '", path,
+              "' has a header whose sizes multiply past 2^64");
   }
   LPT_CHECK(bytes.size() - header >= count, "IDX file '", path, "' is truncated: header promises ", count,
             " bytes of data, file has ", bytes.size() - header);

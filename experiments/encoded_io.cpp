@@ -31,7 +31,7 @@ int64_t write_encoded(h5::File& f, const std::string& group, const formats::Enco
   return bytes;
 }
 
-formats::Encoded read_encoded(const h5::File& f, const std::string& group) {
+formats::Encoded read_encoded(const h5::File& f, const std::string& group, int64_t expected_numel) {
   const std::string what = "file '" + f.path() + "' encoded tensor '" + group + "'";
   LPT_CHECK(f.has(group) && !f.is_dataset(group), what, " is missing (expected a group of codes and scales)");
   const formats::Format format = [&] {
@@ -42,9 +42,16 @@ formats::Encoded read_encoded(const h5::File& f, const std::string& group) {
     }
   }();
   const json shape = parse_json_text(f.attr_string(group, "encoded_shape"), what + ": attribute encoded_shape");
-  LPT_CHECK(shape.is_array() &&
-                std::all_of(shape.begin(), shape.end(), [](const json& d) { return d.is_number_integer() && d >= 0; }),
+  LPT_CHECK(shape.is_array() && std::all_of(shape.begin(), shape.end(),
+                                            [](const json& d) { return d.is_number_integer() && d >= 0 && d <= INT64_MAX; }),
             what, ": attribute encoded_shape is not a shape (a JSON array of sizes)");
+  // Compared before anything of that shape is allocated.
+  int64_t numel = 1;
+  for (const json& d : shape)
+    LPT_CHECK(!__builtin_mul_overflow(numel, d.get<int64_t>(), &numel), what, ": encoded_shape ", shape.dump(),
+              " overflows 64 bits");
+  LPT_CHECK(numel == expected_numel, what, ": encoded_shape ", shape.dump(), " holds ", numel,
+            " values, the model's tensor ", expected_numel);
   const int64_t channel = f.attr_int(group, "channel_axis");
   std::vector<formats::EncodedArray> arrays;
   for (const std::string& a : f.datasets(group))

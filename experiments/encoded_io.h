@@ -15,9 +15,10 @@ namespace lpt {
 // Returns the bytes the arrays take.
 int64_t write_encoded(h5::File& f, const std::string& group, const formats::Encoded& e);
 
-// Reads one back, checking every array against what its format makes for its shape. Errors name
-// the file and the group: a missing attribute or array, a format this build does not know, wrong
-// dtypes or sizes.
-formats::Encoded read_encoded(const h5::File& f, const std::string& group);
+// Reads one back, checking its encoded shape against the `expected_numel` values the model's
+// tensor holds (before allocating anything) and every array against what its format makes for
+// that shape. Errors name the file and the group: a missing attribute or array, a format this
+// build does not know, wrong dtypes or sizes.
+formats::Encoded read_encoded(const h5::File& f, const std::string& group, int64_t expected_numel);
 
 }  // namespace lpt

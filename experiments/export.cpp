@@ -46,12 +46,10 @@ ExportedTensor write_weight(h5::File& f, const std::string& name, const Tensor& 
 std::pair<formats::Encoded, Tensor> read_weight(const h5::File& f, const std::string& name, const Tensor& param,
                                                 const GemmLayer& layer) {
   const std::string what = "export '" + f.path() + "' tensor '" + name + "'";
-  const formats::Encoded e = read_encoded(f, "model/" + name);
+  const formats::Encoded e = read_encoded(f, "model/" + name, param.numel());
   const formats::Format expected = layer.quantizer()->formats().weights->resolved(false);
   LPT_CHECK(e.format == expected, what, " is stored as ", e.format.name(), ", but the export's config gives its layer ",
             expected.name());
-  LPT_CHECK(e.numel() == param.numel(), what, ": encoded shape ", shape_str(e.shape), " does not hold the model's ",
-            shape_str(param.shape()));
   const Tensor values = formats::decode(e);
   for (float v : values.to_vector())
     LPT_CHECK(std::isfinite(v), what, " decodes to a non-finite value (corrupted codes or scales)");

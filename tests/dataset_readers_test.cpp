@@ -9,6 +9,7 @@
 #include "core/hdf5.h"
 #include "datasets/cifar.h"
 #include "datasets/hdf5_dataset.h"
+#include "datasets/file_io.h"
 #include "datasets/idx.h"
 #include "tests/support/test_helpers.h"
 
@@ -131,6 +132,20 @@ TEST(DatasetIdx, ErrorsNameTheFile) {
   expect_error([&] { load_idx(img, dir.file("lab_range"), "t"); }, {dir.file("lab_range"), "label 10", "out of range"});
 
   expect_error([&] { load_idx(dir.file("missing"), lab, "t"); }, {dir.file("missing"), "does not exist"});
+
+  // Sizes whose product wraps past 2^64: rejected before anything is compared or allocated.
+  std::vector<uint8_t> huge = {0, 0, 8, 3, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+  write_bytes(dir.file("huge"), huge);
+  expect_error([&] { load_idx(dir.file("huge"), lab, "t"); }, {dir.file("huge"), "multiply past 2^64"});
+}
+
+// A small gzip file that expands beyond the limit is refused while reading, not after.
+TEST(DatasetIdx, GzipExpansionIsBounded) {
+  TempDir dir("idx_gzip_bomb");
+  write_gzip(dir.file("bomb.gz"), std::vector<uint8_t>(size_t(5) << 20, 0));  // 5 MiB of zeros: ~5 KB
+  EXPECT_EQ(read_file_maybe_gzip(dir.file("bomb.gz")).size(), size_t(5) << 20);
+  expect_error([&] { read_file_maybe_gzip(dir.file("bomb.gz"), size_t(2) << 20); },
+               {dir.file("bomb.gz"), "holds more than 2097152 bytes (decompressed)"});
 }
 
 // CIFAR records: pixel k of record r is (r * 31 + k) mod 256; labels as given (the last label

@@ -212,6 +212,21 @@ TEST_F(ExportFiles, UnknownOrMismatchedFormatsAreRejectedNamingTheTensor) {
       << e;
 }
 
+// An encoded shape is compared with the model's tensor before anything of that shape is allocated.
+TEST_F(ExportFiles, EncodedShapesAreCheckedBeforeAllocating) {
+  const std::string group = "model/layer2.0.conv1.weight";
+  for (const auto& [shape, expected] : std::vector<std::pair<std::string, std::string>>{
+           {"[4294967296, 4294967296]", "encoded_shape [4294967296,4294967296] overflows 64 bits"},
+           {"[1000000000000, 1000000]", "holds 1000000000000000000 values, the model's tensor 4608"},
+           {"[32, 32, 3, 2]", "holds 6144 values, the model's tensor 4608"},
+           {"[-1, 2]", "attribute encoded_shape is not a shape"}}) {
+    h5::File::open_write(path_).set_attr(group, "encoded_shape", shape);
+    const std::string e = load_error(path_);
+    EXPECT_NE(e.find("tensor 'model/layer2.0.conv1.weight'"), std::string::npos) << e;
+    EXPECT_NE(e.find(expected), std::string::npos) << e;
+  }
+}
+
 TEST_F(ExportFiles, OtherFilesAreRejected) {
   {
     h5::File f = h5::File::open_write(path_);

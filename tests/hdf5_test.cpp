@@ -121,5 +121,36 @@ TEST(Hdf5, AtomicWriteKeepsTheOldFileWhenFillingFails) {
   std::filesystem::remove(path);
 }
 
+// A dataset that declares terabytes in a file of kilobytes (chunked, nothing written: HDF5 would
+// read it back as fill values) is refused before anything is allocated.
+TEST(Hdf5, DeclaredSizesAreCheckedAgainstTheFileBeforeAllocating) {
+  const std::string path = temp_path("huge.h5");
+  {
+    const hid_t file = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    const hsize_t dims[1] = {hsize_t(1) << 40}, chunk[1] = {1024};
+    const hid_t space = H5Screate_simple(1, dims, nullptr);
+    const hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_chunk(dcpl, 1, chunk);
+    const hid_t ds = H5Dcreate2(file, "huge", H5T_NATIVE_FLOAT, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    ASSERT_GE(ds, 0);
+    H5Dclose(ds);
+    H5Pclose(dcpl);
+    H5Sclose(space);
+    H5Fclose(file);
+  }
+  const h5::File f = h5::File::open_read(path);
+  EXPECT_EQ(f.shape("huge"), (Shape{int64_t(1) << 40}));
+  try {
+    f.read("huge");
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("dataset 'huge' declares [1099511627776] (4.39805e+12 bytes), more than 1024 "
+                                         "times the file's"),
+              std::string::npos)
+        << e.what();
+  }
+  std::filesystem::remove(path);
+}
+
 }  // namespace
 }  // namespace lpt
