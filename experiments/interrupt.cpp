@@ -2,15 +2,17 @@
 
 #include <atomic>
 #include <csignal>
+#include <cstdlib>
 #include <unistd.h>
 
 namespace lpt {
 
 namespace {
-std::atomic<int> g_signals{0};
+std::atomic<int> g_first_signal{0};
 
-void on_signal(int) {
-  if (g_signals.fetch_add(1) >= 1) _exit(130);
+void on_signal(int signo) {
+  int none = 0;
+  if (!g_first_signal.compare_exchange_strong(none, signo)) _exit(128 + signo);
 }
 }  // namespace
 
@@ -22,6 +24,24 @@ void install_interrupt_handler() {
   sigaction(SIGTERM, &sa, nullptr);
 }
 
-bool interrupt_requested() { return g_signals.load() > 0; }
+bool interrupt_requested() { return g_first_signal.load() != 0; }
+
+void raise_test_signals(int64_t completed_steps) {
+  static const char* hook = std::getenv("LPT_TEST_SIGNALS_AFTER_STEP");
+  if (!hook) return;
+  char* rest = nullptr;
+  if (std::strtoll(hook, &rest, 10) != completed_steps || *rest != ':') return;
+  for (const char* p = rest + 1; *p;) {
+    const long signo = std::strtol(p, &rest, 10);
+    if (rest == p) return;
+    std::raise(int(signo));
+    p = *rest == ',' ? rest + 1 : rest;
+  }
+}
+
+int interrupt_exit_status() {
+  const int signo = g_first_signal.load();
+  return signo ? 128 + signo : 0;
+}
 
 }  // namespace lpt

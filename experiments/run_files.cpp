@@ -26,6 +26,11 @@ std::string metrics_text(const std::vector<json>& lines) {
 
 }  // namespace
 
+void remove_stale_temporaries(const std::string& run_dir) {
+  for (const char* name : {run_files::config, run_files::manifest, run_files::metrics, run_files::checkpoint})
+    std::remove((run_dir + "/" + name + ".tmp").c_str());
+}
+
 void append_metrics(const std::string& run_dir, const json& epoch_metrics) {
   std::vector<json> lines = read_metrics(run_dir);
   lines.push_back(epoch_metrics);

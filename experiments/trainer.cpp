@@ -45,6 +45,7 @@ int train(const TrainRequest& request) {
               " or choose another output_dir / name");
   }
   std::filesystem::create_directories(dir);
+  remove_stale_temporaries(dir);
 
   const DataSplits data = make_data(config);
   data::LoaderOptions lo;
@@ -121,6 +122,7 @@ int train(const TrainRequest& request) {
       progress.seen += n;
       ++progress.step;
       ++progress.batch_in_epoch;
+      raise_test_signals(progress.step);
       line.update(epoch + 1, epochs, progress.batch_in_epoch, steps_per_epoch, progress.step,
                   progress.loss_sum / double(progress.seen), double(progress.correct) / double(progress.seen), n);
       if (!manifest_written) {  // after the first step every primitive exists
@@ -134,7 +136,7 @@ int train(const TrainRequest& request) {
         line.finish_line();
         save_checkpoint(checkpoint_path, *model, optimizers, progress, config, threads);
         log("lpt: interrupted; checkpoint written to %s (resume with --resume)\n", checkpoint_path);
-        return 130;
+        return interrupt_exit_status();
       }
     }
     line.finish_line();
