@@ -17,12 +17,14 @@
 #include "experiments/experiment_config.h"
 #include "tests/support/batch_training.h"
 #include "tests/support/run_lpt.h"
+#include "tests/support/test_helpers.h"
 
 namespace lpt {
 namespace {
 
 namespace fs = std::filesystem;
 using durable::Stage;
+using testing::error_of;
 
 constexpr Stage kStages[] = {Stage::create, Stage::write, Stage::close, Stage::sync, Stage::rename,
                              Stage::sync_directory};
@@ -52,15 +54,6 @@ std::string text_of(const std::string& p) {
   std::stringstream s;
   s << in.rdbuf();
   return s.str();
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "no error";
 }
 
 TEST_F(DurableFile, TextWriteFailuresAtEveryStageKeepThePreviousFile) {

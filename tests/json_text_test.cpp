@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "core/json_text.h"
+#include "tests/support/test_helpers.h"
 
 namespace lpt {
 namespace {
@@ -54,18 +55,10 @@ TEST(JsonText, FilesAreSizeCheckedBeforeReading) {
   const std::string file = (dir / "a.json").string();
   std::ofstream(file) << R"({"k": [1, 2, 3]})";
   EXPECT_EQ(read_json_file(file, "config")["k"].size(), 3u);
-  auto message = [](auto&& f) -> std::string {
-    try {
-      f();
-    } catch (const Error& e) {
-      return e.what();
-    }
-    return "no error";
-  };
-  EXPECT_NE(message([&] { read_json_file(file, "config", 10); }).find("more than the 10"), std::string::npos);
-  EXPECT_NE(message([&] { read_json_file((dir / "missing.json").string(), "config"); }).find("cannot read"),
+  EXPECT_NE(testing::error_of([&] { read_json_file(file, "config", 10); }).find("more than the 10"), std::string::npos);
+  EXPECT_NE(testing::error_of([&] { read_json_file((dir / "missing.json").string(), "config"); }).find("cannot read"),
             std::string::npos);
-  EXPECT_NE(message([&] { read_json_file(dir.string(), "config"); }).find("config: "), std::string::npos);
+  EXPECT_NE(testing::error_of([&] { read_json_file(dir.string(), "config"); }).find("config: "), std::string::npos);
   fs::remove_all(dir);
 }
 
