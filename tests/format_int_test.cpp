@@ -166,6 +166,66 @@ TEST(FormatInt, MatchesTheSpecReferenceOnEveryLayout) {
     }
 }
 
+// Runs of whole 16-element vectors, sixteen vectors and more: the AVX-512 path that takes sixteen
+// vectors at once (and the generic loop for the vectors left over), with all-zero vectors, for
+// values (quantize), codes (encode) and the int8 form, against the spec-literal reference.
+TEST(FormatInt, SixteenVectorBatchesMatchTheReference) {
+  struct Case {
+    Shape shape;
+    int axis;
+    MemoryFormat mf;
+  };
+  const Case cases[] = {{{40, 64}, -1, MemoryFormat::contiguous}, {{3, 32, 5, 7}, 1, MemoryFormat::channels_last}};
+  const IntParams params[] = {int_params(4, IntGranularity::vector, 16),
+                              int_params(4, IntGranularity::vector, 16, 4),
+                              int_params(4, IntGranularity::vector, 16, 4, Signedness::is_unsigned),
+                              int_params(8, IntGranularity::vector, 16, 0, Signedness::is_unsigned)};
+  uint64_t seed = 11;
+  for (const Case& c : cases)
+    for (const IntParams& p : params) {
+      const bool is_signed = p.signedness == Signedness::is_signed;
+      Tensor x = bumpy_tensor(c.shape, seed++);
+      float* v = x.data<float>();
+      for (int64_t i = 0; i < x.numel(); ++i) v[i] = is_signed ? v[i] : std::fabs(v[i]);
+      std::fill_n(v + 5 * 16, 16, 0.0f);   // one all-zero vector in the first batch of sixteen
+      std::fill_n(v + 37 * 16, 32, 0.0f);  // and two in the third
+      const std::vector<float> want = testing::reference_int(x.to_vector(), c.shape, p, is_signed, c.axis, {});
+      x = x.to(c.mf);
+      QuantizeOptions o;
+      o.axis = c.axis;
+      const Format f(p);
+      SCOPED_TRACE(f.name() + " on " + x.describe());
+      EXPECT_EQ(quantize(x, f, o).to_vector(), want);
+      EXPECT_EQ(decode(encode(x, f, o)).to_vector(), want);
+      if (f.exact_type() == DType::f32) continue;
+      const BufferLayout l = BufferLayout::of(x, o.axis, std::nullopt);
+      std::vector<float> values(size_t(x.numel()));
+      std::vector<uint8_t> q8(values.size()), q8_only(values.size());
+      const std::vector<float> scales = quantize_int8(f, x.data<float>(), values.data(), q8.data(), l, o);
+      EXPECT_EQ(quantize_int8(f, x.data<float>(), nullptr, q8_only.data(), l, o), scales);
+      EXPECT_EQ(q8_only, q8);
+      const Tensor y = quantize(x, f, o);
+      for (int64_t m = 0; m < x.numel(); ++m) {
+        ASSERT_EQ(values[size_t(m)], y.data<float>()[m]) << "memory position " << m;
+        const float q = f.exact_type() == DType::s8 ? float(int8_t(q8[size_t(m)])) : float(q8[size_t(m)]);
+        ASSERT_EQ(q * scales[size_t(l.group_of(m))], values[size_t(m)]) << "memory position " << m;
+      }
+    }
+  // A batch of sixteen vectors holding a bad value goes to the generic loop, which names it.
+  for (const auto& [bad, json, needle] :
+       {std::tuple{NAN, R"({"type":"int","bits":4,"granularity":"vector","scale_bits":4})", "non-finite"},
+        std::tuple{-1.0f, R"({"type":"int","bits":4,"signed":false,"granularity":"vector"})", "negative"}}) {
+    Tensor x = bumpy_tensor({40, 64}, 4);
+    for (int64_t i = 0; i < x.numel(); ++i) x.data<float>()[i] = std::fabs(x.data<float>()[i]);
+    x.data<float>()[1000] = bad;
+    QuantizeOptions o;
+    o.name = "stage2.input";
+    const std::string e = lpt::testing::error_of([&] { quantize(x, Format::parse_text(json), o); });
+    EXPECT_NE(e.find("stage2.input"), std::string::npos) << e;
+    EXPECT_NE(e.find(needle), std::string::npos) << e;
+  }
+}
+
 TEST(FormatInt, ErrorIsAtMostHalfAStepAndQuantizationIsMonotoneAndSymmetric) {
   const Tensor x = bumpy_tensor({4096}, 7);
   for (const IntParams& p : {int_params(4, IntGranularity::tensor), int_params(6, IntGranularity::vector, 16),
