@@ -270,8 +270,8 @@ LPT_AVX512 void groupwise_rows_avx512(const float* x, const Sink& sink, int64_t 
 }
 
 // ---- 16-element vectors in AVX-512 registers ----------------------------------------------------
-// The common case of the loops above (V = 16, nearest-even, contiguous runs of whole vectors): one
-// vector is one register, so the generic loop spends most of its time on a horizontal maximum per
+// The common case of the loops above (V = 16, nearest-even, contiguous runs of whole vectors; and
+// runs of one element, where every element is a vector): one vector is one register, so the generic loop spends most of its time on a horizontal maximum per
 // vector and on per-vector scalar steps. Here sixteen vectors go together: a shuffle tree leaves
 // their sixteen maxima in one register (3 operations a vector instead of 8), the steps are worked
 // out in one register with the same float operations VectorSteps::compute does, and each vector is
@@ -331,9 +331,51 @@ LPT_AVX512 __m512i tree_to_vector_order() {
   return _mm512_load_si512(order);
 }
 
-// Vectors [kb, ke) of contiguous runs of whole 16-element vectors (vector k at x + 16k), nearest
-// even. Returns false, having written nothing, when a value is not finite or negative for an
-// unsigned range: the generic loop then handles those vectors.
+// Sixteen vectors' steps, worked out as VectorSteps::compute does, from their maxima `am` (bits)
+// and their γ (two-level).
+struct Steps16 {
+  __m512 d, A, B, lo, hi;
+};
+LPT_AVX512 inline Steps16 steps16(__m512i am, const float* gamma, const VectorScaling& vs) {
+  const __m512 amax = _mm512_castsi512_ps(am), qmax = _mm512_set1_ps(vs.qmax), one = _mm512_set1_ps(1.0f);
+  Steps16 s;
+  s.lo = _mm512_set1_ps(vs.range.lo), s.hi = _mm512_set1_ps(vs.range.hi);
+  if (vs.scale_max == 0.0f) {
+    const __m512 sv = _mm512_div_ps(amax, qmax);
+    const __mmask16 zero = _mm512_cmp_ps_mask(sv, _mm512_setzero_ps(), _CMP_NGT_UQ);
+    s.d = s.B = _mm512_mask_mov_ps(sv, zero, one);
+    s.A = one;
+    s.lo = _mm512_maskz_mov_ps(~zero, s.lo);
+    s.hi = _mm512_maskz_mov_ps(~zero, s.hi);
+  } else {
+    const __m512 g = _mm512_loadu_ps(gamma);
+    const __m512 S = _mm512_roundscale_ps(_mm512_div_ps(_mm512_div_ps(amax, qmax), g), _MM_FROUND_TO_NEAREST_INT);
+    s.A = _mm512_min_ps(_mm512_max_ps(S, one), _mm512_set1_ps(vs.scale_max));
+    s.d = _mm512_mul_ps(s.A, g);
+    s.B = g;
+  }
+  return s;
+}
+
+// Codes of 16 elements, each with its lane's step: clamp(RNE(x/d), lo, hi), −0 made +0.
+LPT_AVX512 inline __m512 codes16(__m512 x, __m512 d, __m512 lo, __m512 hi) {
+  const __m512 c = _mm512_min_ps(_mm512_max_ps(_mm512_div_ps(x, d), lo), hi);
+  return _mm512_add_ps(_mm512_roundscale_ps(c, _MM_FROUND_TO_NEAREST_INT), _mm512_setzero_ps());
+}
+
+// Whether sixteen vectors with these maxima (bits) and this maximum of raw bits may go through the
+// fast loops: finite, and not negative for an unsigned range.
+LPT_AVX512 inline bool fast_ok(__m512i am, __m512i raw, const VectorScaling& vs, bool& has_negative) {
+  const bool negative = _mm512_reduce_max_epu32(raw) > kNegativeZero;
+  if (_mm512_cmpge_epu32_mask(am, _mm512_set1_epi32(int32_t(kNonFinite))) || (negative && vs.range.lo == 0.0f))
+    return false;
+  has_negative |= negative;
+  return true;
+}
+
+// Vectors [kb, kb + 16) of contiguous runs of whole 16-element vectors (vector k at x + 16k),
+// nearest even. Returns false, having written nothing, when a value is not finite or negative for
+// an unsigned range: the generic loop then handles those vectors.
 template <class Sink>
 LPT_AVX512 bool vectors16_avx512(const float* x, const Sink& sink, int64_t kb, const VectorScaling& vs,
                                  float* vector_scales, bool& has_negative) {
@@ -346,42 +388,36 @@ LPT_AVX512 bool vectors16_avx512(const float* x, const Sink& sink, int64_t kb, c
     v[i] = _mm512_and_si512(bits, abs_mask);
   }
   const __m512i am = _mm512_permutexvar_epi32(to_vector_order, max_tree(v));
-  const bool negative = _mm512_reduce_max_epu32(raw) > kNegativeZero;
-  if (_mm512_cmpge_epu32_mask(am, _mm512_set1_epi32(int32_t(kNonFinite))) || (negative && vs.range.lo == 0.0f))
-    return false;
-  has_negative |= negative;
-
-  // The steps, as VectorSteps::compute works them out.
-  const __m512 amax = _mm512_castsi512_ps(am), qmax = _mm512_set1_ps(vs.qmax), one = _mm512_set1_ps(1.0f);
-  __m512 d, A, B, lo = _mm512_set1_ps(vs.range.lo), hi = _mm512_set1_ps(vs.range.hi);
-  if (vs.scale_max == 0.0f) {
-    const __m512 sv = _mm512_div_ps(amax, qmax);
-    const __mmask16 zero = _mm512_cmp_ps_mask(sv, _mm512_setzero_ps(), _CMP_NGT_UQ);
-    d = B = _mm512_mask_mov_ps(sv, zero, one);
-    A = one;
-    lo = _mm512_maskz_mov_ps(~zero, lo);
-    hi = _mm512_maskz_mov_ps(~zero, hi);
-  } else {
-    alignas(64) float g[16];
+  if (!fast_ok(am, raw, vs, has_negative)) return false;
+  alignas(64) float g[16];
+  if (vs.scale_max != 0.0f)
     for (int i = 0; i < 16; ++i) g[i] = VectorSteps::gamma_at((kb + i) * 16, vs);
-    const __m512 gamma = _mm512_load_ps(g);
-    const __m512 s = _mm512_roundscale_ps(_mm512_div_ps(_mm512_div_ps(amax, qmax), gamma), _MM_FROUND_TO_NEAREST_INT);
-    A = _mm512_min_ps(_mm512_max_ps(s, one), _mm512_set1_ps(vs.scale_max));
-    d = _mm512_mul_ps(A, gamma);
-    B = gamma;
-  }
-  alignas(64) float da[16], Aa[16], Ba[16], loa[16], hia[16];
-  _mm512_store_ps(da, d), _mm512_store_ps(Aa, A), _mm512_store_ps(Ba, B), _mm512_store_ps(loa, lo), _mm512_store_ps(hia, hi);
-  if (vector_scales) _mm512_storeu_ps(vector_scales + kb, vs.scale_max == 0.0f ? B : A);
-
-  const __m512 zero = _mm512_setzero_ps();
+  const Steps16 st = steps16(am, g, vs);
+  alignas(64) float d[16], A[16], B[16], lo[16], hi[16];
+  _mm512_store_ps(d, st.d), _mm512_store_ps(A, st.A), _mm512_store_ps(B, st.B), _mm512_store_ps(lo, st.lo),
+      _mm512_store_ps(hi, st.hi);
+  if (vector_scales) _mm512_storeu_ps(vector_scales + kb, vs.scale_max == 0.0f ? st.B : st.A);
   for (int i = 0; i < 16; ++i) {
     const int64_t m = (kb + i) * 16;
-    const __m512 t = _mm512_div_ps(_mm512_loadu_ps(x + m), _mm512_set1_ps(da[i]));
-    const __m512 c = _mm512_min_ps(_mm512_max_ps(t, _mm512_set1_ps(loa[i])), _mm512_set1_ps(hia[i]));
-    const __m512 q = _mm512_add_ps(_mm512_roundscale_ps(c, _MM_FROUND_TO_NEAREST_INT), zero);  // −0 → +0
-    put16(sink, m, q, _mm512_set1_ps(Aa[i]), _mm512_set1_ps(Ba[i]));
+    const __m512 q = codes16(_mm512_loadu_ps(x + m), _mm512_set1_ps(d[i]), _mm512_set1_ps(lo[i]), _mm512_set1_ps(hi[i]));
+    put16(sink, m, q, _mm512_set1_ps(A[i]), _mm512_set1_ps(B[i]));
   }
+  return true;
+}
+
+// Vectors [kb, kb + 16) of one element each (runs of length 1, e.g. a one-channel image's vectors
+// along its channels): each lane is its own vector, so no reduction at all.
+template <class Sink>
+LPT_AVX512 bool vectors1_avx512(const float* x, const Sink& sink, int64_t kb, const VectorScaling& vs,
+                                float* vector_scales, bool& has_negative) {
+  const __m512i raw = _mm512_loadu_si512(x + kb), am = _mm512_and_si512(raw, _mm512_set1_epi32(int32_t(kAbsMask)));
+  if (!fast_ok(am, raw, vs, has_negative)) return false;
+  alignas(64) float g[16];
+  if (vs.scale_max != 0.0f)
+    for (int i = 0; i < 16; ++i) g[i] = VectorSteps::gamma_at(kb + i, vs);
+  const Steps16 st = steps16(am, g, vs);
+  if (vector_scales) _mm512_storeu_ps(vector_scales + kb, vs.scale_max == 0.0f ? st.B : st.A);
+  put16(sink, kb, codes16(_mm512_loadu_ps(x + kb), st.d, st.lo, st.hi), st.A, st.B);
   return true;
 }
 #pragma GCC diagnostic pop
@@ -402,8 +438,9 @@ InputCheck dispatch_contiguous(const float* x, const Sink& sink, int64_t kb, int
                                VectorSteps& st) {
   const bool stochastic = r.mode == Rounding::stochastic, avx512 = cpu_has_avx512();
   InputCheck fast{true, false};
-  if (V == 16 && avx512 && !stochastic && g.len % 16 == 0) {
-    while (kb + 16 <= ke && vectors16_avx512(x, sink, kb, vs, vector_scales, fast.has_negative)) kb += 16;
+  if (avx512 && !stochastic && ((V == 16 && g.len % 16 == 0) || g.len == 1)) {
+    const auto sixteen = g.len == 1 ? vectors1_avx512<Sink> : vectors16_avx512<Sink>;
+    while (kb + 16 <= ke && sixteen(x, sink, kb, vs, vector_scales, fast.has_negative)) kb += 16;
     if (kb == ke) return fast;
   }
   const auto contiguous = [&]<int64_t FixedV>() {

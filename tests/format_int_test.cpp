@@ -166,8 +166,8 @@ TEST(FormatInt, MatchesTheSpecReferenceOnEveryLayout) {
     }
 }
 
-// Runs of whole 16-element vectors, sixteen vectors and more: the AVX-512 path that takes sixteen
-// vectors at once (and the generic loop for the vectors left over), with all-zero vectors, for
+// Runs of whole 16-element vectors (or of one element), sixteen vectors and more: the AVX-512
+// paths that take sixteen vectors at once (and the generic loop for the vectors left over), with all-zero vectors, for
 // values (quantize), codes (encode) and the int8 form, against the spec-literal reference.
 TEST(FormatInt, SixteenVectorBatchesMatchTheReference) {
   struct Case {
@@ -175,7 +175,9 @@ TEST(FormatInt, SixteenVectorBatchesMatchTheReference) {
     int axis;
     MemoryFormat mf;
   };
-  const Case cases[] = {{{40, 64}, -1, MemoryFormat::contiguous}, {{3, 32, 5, 7}, 1, MemoryFormat::channels_last}};
+  const Case cases[] = {{{40, 64}, -1, MemoryFormat::contiguous},
+                        {{3, 32, 5, 7}, 1, MemoryFormat::channels_last},
+                        {{80, 1, 3, 3}, 1, MemoryFormat::channels_last}};  // one-element vectors
   const IntParams params[] = {int_params(4, IntGranularity::vector, 16),
                               int_params(4, IntGranularity::vector, 16, 4),
                               int_params(4, IntGranularity::vector, 16, 4, Signedness::is_unsigned),
