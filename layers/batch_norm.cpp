@@ -1,5 +1,7 @@
 #include "layers/batch_norm.h"
 
+#include <cmath>
+
 namespace lpt {
 
 BatchNorm2d::BatchNorm2d(int64_t channels, float momentum, float eps, bool fuse_relu) : channels_(channels) {
@@ -27,6 +29,18 @@ Variable BatchNorm2d::forward(const Variable& x) {
   p.training = training();
   if (p.training && grad_enabled()) ++num_batches_tracked_->data<int32_t>()[0];
   return ops::batch_norm2d(x, weight_, bias_, *running_mean_, *running_var_, p);
+}
+
+ops::ConvEpilogue BatchNorm2d::eval_affine() const {
+  ops::ConvEpilogue e{Tensor::empty({channels_}), Tensor::empty({channels_})};
+  const float *g = weight_.data().data<float>(), *b = bias_.data().data<float>();
+  const float *mean = running_mean_->data<float>(), *var = running_var_->data<float>();
+  for (int64_t c = 0; c < channels_; ++c) {
+    const double a = double(g[c]) / std::sqrt(double(var[c]) + double(params_.eps));
+    e.multiplier.data<float>()[c] = float(a);
+    e.shift.data<float>()[c] = float(double(b[c]) - double(mean[c]) * a);
+  }
+  return e;
 }
 
 }  // namespace lpt

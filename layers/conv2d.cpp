@@ -21,11 +21,30 @@ void Conv2d::reset_parameters(uint64_t seed) {
   if (bias_.defined()) init::uniform(bias_.data(), init::default_bound(fan_in), seed, bias_.name());
 }
 
+GemmGeometry Conv2d::geometry(const Shape& xs) const {
+  const Shape ys = ops::conv2d_output_shape(xs, weight_.shape(), params_);
+  return {xs[0], xs[1], xs[2], xs[3], ys[1], ys[2], ys[3], opt_.kernel, opt_.kernel, opt_.groups, false};
+}
+
+bool Conv2d::int8_fusable() const {
+  return !training() && !grad_enabled() && quantized() && quantizer()->lanes().asks(ops::Gemm::forward, ops::Lane::int8);
+}
+
+Variable Conv2d::forward_int8_fused(const Variable& x, ops::ConvEpilogue e) {
+  if (!int8_fusable()) return Variable();
+  const GemmQuantizer::Operands q = quantizer()->prepare(x, weight_, geometry(x.shape()), false);
+  if (!q.int8) return Variable();
+  if (bias_.defined()) {  // (sum·s + b)·a + shift = sum·s·a + (b·a + shift)
+    float* shift = e.shift.data<float>();
+    const float *b = bias_.data().data<float>(), *a = e.multiplier.data<float>();
+    for (int64_t o = 0; o < opt_.out_channels; ++o) shift[o] += b[o] * a[o];
+  }
+  return ops::conv2d_int8_fused(x, weight_, params_, q.lanes, *q.int8, e);
+}
+
 Variable Conv2d::forward(const Variable& x) {
   if (!quantizer()) return ops::conv2d(x, weight_, bias_, params_);
-  const Shape& xs = x.shape();
-  const Shape ys = ops::conv2d_output_shape(xs, weight_.shape(), params_);
-  const GemmGeometry g{xs[0], xs[1], xs[2], xs[3], ys[1], ys[2], ys[3], opt_.kernel, opt_.kernel, opt_.groups, false};
+  const GemmGeometry g = geometry(x.shape());
   if (!quantized()) {
     if (training()) quantizer()->count_macs(g);
     return ops::conv2d(x, weight_, bias_, params_, nullptr, &quantizer()->lanes());

@@ -18,6 +18,12 @@ class Conv2d : public GemmLayer {
  public:
   explicit Conv2d(const Conv2dOptions& o);
   Variable forward(const Variable& x) override;
+  // Evaluation without gradients with the forward GEMM in the int8 lane: what may be fused into it.
+  bool int8_fusable() const;
+  // Where int8_fusable(): the conv and `e` in one primitive (ops::conv2d_int8_fused; a bias folds
+  // into e's shift). Otherwise, or where oneDNN has only a reference kernel for it, an undefined
+  // Variable.
+  Variable forward_int8_fused(const Variable& x, ops::ConvEpilogue e);
   const Conv2dOptions& options() const { return opt_; }
   const Variable& weight() const override { return weight_; }
   const Variable& bias() const { return bias_; }  // undefined when the layer has none
@@ -27,6 +33,8 @@ class Conv2d : public GemmLayer {
   void reset_parameters(uint64_t seed) override;
 
  private:
+  GemmGeometry geometry(const Shape& x) const;  // the GEMMs' shapes for input shape x
+
   Conv2dOptions opt_;
   ops::Conv2dParams params_;
   Variable weight_, bias_;

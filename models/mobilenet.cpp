@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cmath>
 
-#include "core/ops/add.h"
 #include "layers/init.h"
 
 namespace lpt {
@@ -22,15 +21,12 @@ class SmallNormalLinear : public Linear {
   }
 };
 
-// torchvision's Conv2dNormActivation with ReLU6: children "0" conv, "1" BN, "2" ReLU6.
-std::shared_ptr<Sequential> conv_bn_relu6(int64_t in, int64_t out, int64_t kernel, int64_t stride = 1,
-                                          int64_t groups = 1, bool input_nonnegative = false) {
-  auto block = std::make_shared<Sequential>();
-  block->add(make_conv(conv_options(in, out, kernel, stride, groups), ConvInit::kaiming_fan_out))
-      ->set_input_nonnegative(input_nonnegative);
-  block->add(make_batch_norm(out, false));  // ReLU6 does not fuse
-  block->add(std::make_shared<ReLU6>());
-  return block;
+// torchvision's Conv2dNormActivation with ReLU6 (ReLU6 does not fuse into oneDNN's batch norm).
+std::shared_ptr<ConvBnAct> conv_bn_relu6(int64_t in, int64_t out, int64_t kernel, int64_t stride = 1,
+                                         int64_t groups = 1, bool input_nonnegative = false) {
+  auto conv = make_conv(conv_options(in, out, kernel, stride, groups), ConvInit::kaiming_fan_out);
+  conv->set_input_nonnegative(input_nonnegative);
+  return std::make_shared<ConvBnAct>(conv, make_batch_norm(out, false), ops::Activation::relu6);
 }
 
 void check_config(const char* model, const MobileNetConfig& c) {
@@ -45,16 +41,17 @@ InvertedResidual::InvertedResidual(int64_t in_channels, int64_t out_channels, in
                                    bool input_nonnegative)
     : residual_(stride == 1 && in_channels == out_channels) {
   const int64_t hidden = in_channels * expand_ratio;
-  conv_ = register_module("conv", std::make_shared<Sequential>());
-  if (expand_ratio != 1) conv_->add(conv_bn_relu6(in_channels, hidden, 1, 1, 1, input_nonnegative));
-  conv_->add(conv_bn_relu6(hidden, hidden, 3, stride, hidden, expand_ratio != 1 || input_nonnegative));
-  conv_->add(after_relu(make_conv(conv_options(hidden, out_channels, 1), ConvInit::kaiming_fan_out)));
-  conv_->add(make_batch_norm(out_channels, false));
+  auto conv = register_module("conv", std::make_shared<Sequential>());
+  if (expand_ratio != 1) blocks_.push_back(conv->add(conv_bn_relu6(in_channels, hidden, 1, 1, 1, input_nonnegative)));
+  blocks_.push_back(conv->add(conv_bn_relu6(hidden, hidden, 3, stride, hidden, expand_ratio != 1 || input_nonnegative)));
+  project_ = conv->add(after_relu(make_conv(conv_options(hidden, out_channels, 1), ConvInit::kaiming_fan_out)));
+  project_bn_ = conv->add(make_batch_norm(out_channels, false));
 }
 
 Variable InvertedResidual::forward(const Variable& x) {
-  const Variable h = conv_->forward(x);
-  return residual_ ? ops::add(h, x) : h;
+  Variable h = x;
+  for (const auto& b : blocks_) h = b->forward(h);
+  return conv_bn(*project_, *project_bn_, h, ops::Activation::none, residual_ ? x : Variable());
 }
 
 MobileNetV2::MobileNetV2(const MobileNetConfig& c) {
@@ -97,7 +94,7 @@ DepthwiseSeparable::DepthwiseSeparable(int64_t in_channels, int64_t out_channels
 }
 
 Variable DepthwiseSeparable::forward(const Variable& x) {
-  return pointwise_bn_->forward(pointwise_->forward(depthwise_bn_->forward(depthwise_->forward(x))));
+  return conv_bn(*pointwise_, *pointwise_bn_, conv_bn(*depthwise_, *depthwise_bn_, x));
 }
 
 MobileNetV1::MobileNetV1(const MobileNetConfig& c) {
@@ -109,9 +106,9 @@ MobileNetV1::MobileNetV1(const MobileNetConfig& c) {
                                      {512, 1}, {512, 1}, {512, 1}, {512, 1}, {1024, 2}, {1024, 1}};
   int64_t channels = make_divisible(32 * c.width);
   features_ = register_module("features", std::make_shared<Sequential>());
-  auto stem = features_->add(std::make_shared<Sequential>());
-  stem->add(make_conv(conv_options(c.in_channels, channels, 3, c.small_input ? 1 : 2), ConvInit::pytorch_default));
-  stem->add(make_batch_norm(channels, true));
+  features_->add(std::make_shared<ConvBnAct>(
+      make_conv(conv_options(c.in_channels, channels, 3, c.small_input ? 1 : 2), ConvInit::pytorch_default),
+      make_batch_norm(channels, true), ops::Activation::none));
   for (const Block& b : blocks) {
     const int64_t out = make_divisible(double(b.channels) * c.width);
     features_->add(std::make_shared<DepthwiseSeparable>(channels, out, b.stride));

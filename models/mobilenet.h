@@ -14,6 +14,7 @@
 // stem conv has stride 1 (SPEC §7, the CIFAR convention); all other strides stay.
 #include <memory>
 
+#include "layers/conv_bn.h"
 #include "layers/simple.h"
 #include "models/common.h"
 
@@ -35,7 +36,9 @@ class InvertedResidual : public Module {
   Variable forward(const Variable& x) override;
 
  private:
-  std::shared_ptr<Sequential> conv_;
+  std::vector<std::shared_ptr<ConvBnAct>> blocks_;  // the expansion (if any) and the depthwise conv, children of "conv"
+  std::shared_ptr<Conv2d> project_;                  // the 1×1 projection and its batch norm, the last two children
+  std::shared_ptr<BatchNorm2d> project_bn_;
   bool residual_;
 };
 

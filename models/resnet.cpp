@@ -2,8 +2,7 @@
 
 #include <string>
 
-#include "core/ops/activation.h"
-#include "core/ops/add.h"
+#include "layers/conv_bn.h"
 
 namespace lpt {
 
@@ -38,16 +37,16 @@ ResNetConfig imagenet_resnet_config(int depth, int64_t in_channels, int64_t num_
 
 namespace {
 
-// torchvision's rule: a projection shortcut wherever the block changes the resolution or width.
-std::shared_ptr<Sequential> make_downsample(int64_t in, int64_t out, int64_t stride, ConvInit init) {
+// torchvision's rule: a projection shortcut wherever the block changes the resolution or width
+// (children "0" conv and "1" batch norm, as torchvision's Sequential names them).
+std::shared_ptr<ConvBnAct> make_downsample(int64_t in, int64_t out, int64_t stride, ConvInit init) {
   if (stride == 1 && in == out) return nullptr;
-  auto ds = std::make_shared<Sequential>();
-  ds->add(after_relu(make_conv(conv_options(in, out, 1, stride), init)));  // block inputs are ReLU outputs
-  ds->add(make_batch_norm(out, false));
-  return ds;
+  // Block inputs are ReLU outputs.
+  return std::make_shared<ConvBnAct>(after_relu(make_conv(conv_options(in, out, 1, stride), init)),
+                                     make_batch_norm(out, false), ops::Activation::none);
 }
 
-Variable shortcut(const std::shared_ptr<Sequential>& downsample, const Variable& x) {
+Variable shortcut(const std::shared_ptr<ConvBnAct>& downsample, const Variable& x) {
   return downsample ? downsample->forward(x) : x;
 }
 
@@ -63,8 +62,8 @@ BasicBlock::BasicBlock(int64_t in_channels, int64_t width, int64_t stride, ConvI
 }
 
 Variable BasicBlock::forward(const Variable& x) {
-  const Variable h = bn2_->forward(conv2_->forward(bn1_->forward(conv1_->forward(x))));
-  return ops::relu(ops::add(h, shortcut(downsample_, x)));
+  const Variable h = conv_bn(*conv1_, *bn1_, x);
+  return conv_bn(*conv2_, *bn2_, h, ops::Activation::relu, shortcut(downsample_, x));
 }
 
 Bottleneck::Bottleneck(int64_t in_channels, int64_t width, int64_t stride, ConvInit init) {
@@ -80,10 +79,9 @@ Bottleneck::Bottleneck(int64_t in_channels, int64_t width, int64_t stride, ConvI
 }
 
 Variable Bottleneck::forward(const Variable& x) {
-  Variable h = bn1_->forward(conv1_->forward(x));
-  h = bn2_->forward(conv2_->forward(h));
-  h = bn3_->forward(conv3_->forward(h));
-  return ops::relu(ops::add(h, shortcut(downsample_, x)));
+  Variable h = conv_bn(*conv1_, *bn1_, x);
+  h = conv_bn(*conv2_, *bn2_, h);
+  return conv_bn(*conv3_, *bn3_, h, ops::Activation::relu, shortcut(downsample_, x));
 }
 
 namespace {
@@ -120,7 +118,7 @@ ResNet::ResNet(const ResNetConfig& c) {
 }
 
 Variable ResNet::forward(const Variable& x) {
-  Variable h = bn1_->forward(conv1_->forward(x));
+  Variable h = conv_bn(*conv1_, *bn1_, x);
   if (maxpool_) h = maxpool_->forward(h);
   for (const auto& stage : stages_) h = stage->forward(h);
   return fc_->forward(ops::flatten(avgpool_->forward(h)));

@@ -13,6 +13,7 @@
 #include <memory>
 #include <vector>
 
+#include "layers/conv_bn.h"
 #include "layers/simple.h"
 #include "models/common.h"
 
@@ -43,7 +44,7 @@ class BasicBlock : public Module {
  private:
   std::shared_ptr<Conv2d> conv1_, conv2_;
   std::shared_ptr<BatchNorm2d> bn1_, bn2_;
-  std::shared_ptr<Sequential> downsample_;  // null for the identity shortcut
+  std::shared_ptr<ConvBnAct> downsample_;  // null for the identity shortcut
 };
 
 // conv1x1-BN-ReLU-conv3x3(stride)-BN-ReLU-conv1x1(4x width)-BN, plus the shortcut, then ReLU.
@@ -56,7 +57,7 @@ class Bottleneck : public Module {
  private:
   std::shared_ptr<Conv2d> conv1_, conv2_, conv3_;
   std::shared_ptr<BatchNorm2d> bn1_, bn2_, bn3_;
-  std::shared_ptr<Sequential> downsample_;
+  std::shared_ptr<ConvBnAct> downsample_;
 };
 
 class ResNet : public Module {

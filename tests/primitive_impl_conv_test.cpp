@@ -105,7 +105,7 @@ TEST(PrimitiveImplConv, Int8LaneUsesFastKernels) {
         .stride_h = c.stride, .stride_w = c.stride, .pad_h = c.k / 2, .pad_w = c.k / 2, .groups = c.groups};
     for (onednn::dt src : {onednn::dt::u8, onednn::dt::s8}) {
       const std::string impl = onednn::impl_name(
-          onednn::conv_forward_int8_pd({128, c.c_in, c.hw, c.hw}, {c.c_out, c.c_in / c.groups, c.k, c.k}, false, p, src));
+          onednn::conv_forward_int8_pd({128, c.c_in, c.hw, c.hw}, {c.c_out, c.c_in / c.groups, c.k, c.k}, p, src, {}));
       EXPECT_FALSE(ops::is_reference_impl(impl)) << c.name << ": " << impl;
       // Kernels with 32-bit int8 sums, not the saturating avx512_core / avx2 ones.
       EXPECT_TRUE(impl.find("vnni") != std::string::npos || impl.find("amx") != std::string::npos) << c.name << ": " << impl;

@@ -40,12 +40,20 @@ std::string operands_label(dt operands) {
 }
 
 namespace {
-// The post-ops of the int8 lane: y = sum·scale[c] (+ b[c]), per-channel operands of dims `channel`.
-dnnl::primitive_attr int8_output_attr(const dims& channel, bool bias) {
+// The post-ops of the int8 lane (ops::Int8Epilogue): per-channel operands of dims `channel`, a
+// residual of the output's descriptor `dst`.
+dnnl::primitive_attr int8_output_attr(const dims& channel, const dnnl::memory::desc& dst, const ops::Int8Epilogue& e) {
   const dnnl::memory::desc per_channel(channel, dt::f32, channel.size() == 4 ? tag::nchw : tag::ab);
+  const auto activation = [](dnnl::post_ops& po, ops::Activation a) {
+    if (a == ops::Activation::relu) po.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
+    if (a == ops::Activation::relu6) po.append_eltwise(1.0f, dnnl::algorithm::eltwise_clip, 0.0f, 6.0f);
+  };
   dnnl::post_ops po;
   po.append_binary(dnnl::algorithm::binary_mul, per_channel);
-  if (bias) po.append_binary(dnnl::algorithm::binary_add, per_channel);
+  if (e.shift) po.append_binary(dnnl::algorithm::binary_add, per_channel);
+  if (e.relu) activation(po, ops::Activation::relu);
+  if (e.residual) po.append_binary(dnnl::algorithm::binary_add, dst);
+  activation(po, e.act);
   dnnl::primitive_attr attr;
   attr.set_post_ops(po);
   return attr;
@@ -100,14 +108,15 @@ dnnl::convolution_forward::primitive_desc conv_forward_pd(const Shape& x, const 
   return pd;
 }
 
-dnnl::convolution_forward::primitive_desc conv_forward_int8_pd(const Shape& x, const Shape& w, bool bias,
-                                                               const ops::Conv2dParams& p, dt src) {
+dnnl::convolution_forward::primitive_desc conv_forward_int8_pd(const Shape& x, const Shape& w,
+                                                               const ops::Conv2dParams& p, dt src,
+                                                               const ops::Int8Epilogue& e) {
   ConvDescs d = conv_descs(x, w, false, p, src);
   d.weights = dnnl::memory::desc(d.weights.dims(), dt::s8, tag::any);
   const dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
                                              d.src, d.weights, d.dst, d.strides, d.dilates, d.pad, d.pad);
-  dnnl::convolution_forward::primitive_desc pd(desc, int8_output_attr({1, w[0], 1, 1}, bias), engine());
-  record_impl("conv2d fwd " + operands_label(src) + conv_label(x, w, bias, p), impl_name(pd));
+  dnnl::convolution_forward::primitive_desc pd(desc, int8_output_attr({1, w[0], 1, 1}, d.dst, e), engine());
+  record_impl("conv2d fwd " + operands_label(src) + conv_label(x, w, false, p) + e.label(), impl_name(pd));
   return pd;
 }
 
@@ -160,18 +169,26 @@ dnnl::matmul::primitive_desc linear_forward_pd(int64_t n, int64_t in, int64_t ou
   return pd;
 }
 
-void add_int8_output_args(const dnnl::primitive_desc_base& pd, const Tensor& scales, const Tensor& bias,
-                          std::unordered_map<int, dnnl::memory>& args) {
-  const auto arg = [&](int which, const Tensor& t) {
+void add_int8_output_args(const dnnl::primitive_desc_base& pd, const ops::Int8Epilogue& e, const Tensor& scales,
+                          const Tensor& shift, const Tensor& residual, std::unordered_map<int, dnnl::memory>& args) {
+  // Post-op k's operand is argument DNNL_ARG_ATTR_MULTIPLE_POST_OP(k) | DNNL_ARG_SRC_1; the
+  // eltwise post-ops (the ReLUs) take none but count.
+  int k = 0;
+  const auto arg = [&](const Tensor& t) {
+    const int which = DNNL_ARG_ATTR_MULTIPLE_POST_OP(k++) | DNNL_ARG_SRC_1;
     args[which] = dnnl::memory(pd.query_md(dnnl::query::exec_arg_md, which), engine(), t.raw_data());
   };
-  arg(kInt8ScalesArg, scales);
-  if (bias.defined()) arg(kInt8BiasArg, bias);
+  LPT_CHECK(scales.defined() && e.shift == shift.defined() && e.residual == residual.defined(),
+            "int8 output post-ops: the arguments do not match the epilogue '", e.label(), "'");
+  arg(scales);
+  if (e.shift) arg(shift);
+  if (e.relu) ++k;
+  if (e.residual) arg(residual);
 }
 
 dnnl::matmul::primitive_desc linear_forward_int8_pd(int64_t n, int64_t in, int64_t out, bool bias, dt src) {
   const dnnl::matmul::desc desc(row_major(n, in, src), transposed(out, in, dt::s8), row_major(n, out));
-  dnnl::matmul::primitive_desc pd(desc, int8_output_attr({1, out}, bias), engine());
+  dnnl::matmul::primitive_desc pd(desc, int8_output_attr({1, out}, row_major(n, out), {.shift = bias}), engine());
   record_impl("linear fwd " + operands_label(src) + linear_label(n, in, out) + (bias ? " bias" : ""), impl_name(pd));
   return pd;
 }

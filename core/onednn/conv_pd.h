@@ -45,18 +45,19 @@ dnnl::convolution_backward_weights::primitive_desc conv_backward_weights_pd(cons
 dnnl::reorder make_reorder(const dnnl::memory::desc& from, const dnnl::memory::desc& to, const std::string& what);
 
 // The int8 lane's forward (SPEC §9): u8 or s8 activations `src`, s8 weights, s32 sums turned into
-// f32 outputs by two binary post-ops, a multiply by the per-output-channel scale (runtime argument
-// kInt8ScalesArg, f32 [C_out]) and, with a bias, its add (kInt8BiasArg): y = sum·scale + b.
-// oneDNN 2.6 takes no runtime output scales for int8 convolutions, so a primitive holding the
-// scales would be rebuilt every step; post-op operands are runtime arguments.
-constexpr int kInt8ScalesArg = DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1;
-constexpr int kInt8BiasArg = DNNL_ARG_ATTR_MULTIPLE_POST_OP(1) | DNNL_ARG_SRC_1;
-dnnl::convolution_forward::primitive_desc conv_forward_int8_pd(const Shape& x, const Shape& w, bool bias,
-                                                               const ops::Conv2dParams& p, dt src);
-// The int8 post-ops' run-time arguments of a primitive made by conv_forward_int8_pd or
-// linear_forward_int8_pd: the per-output-channel scales and, when defined, the bias (f32 [C_out]).
-void add_int8_output_args(const dnnl::primitive_desc_base& pd, const Tensor& scales, const Tensor& bias,
-                          std::unordered_map<int, dnnl::memory>& args);
+// f32 outputs by post-ops (ops::Int8Epilogue): a multiply by the per-output-channel scale, then
+// what the epilogue asks for. Training asks for the bias only (y = sum·scale + b); evaluation may
+// fold a batch norm into scale and shift and fuse the ReLUs and a residual add. The post-ops'
+// operands are run-time arguments (add_int8_output_args): oneDNN 2.6 takes no runtime output
+// scales for int8 convolutions, and a primitive holding the scales would be rebuilt every step.
+dnnl::convolution_forward::primitive_desc conv_forward_int8_pd(const Shape& x, const Shape& w,
+                                                               const ops::Conv2dParams& p, dt src,
+                                                               const ops::Int8Epilogue& e);
+// The post-ops' run-time arguments of a primitive made by conv_forward_int8_pd or
+// linear_forward_int8_pd with epilogue e: the per-output-channel scales and, as e asks, the shift
+// (f32 [C_out]) and the residual (f32, the output's shape and layout).
+void add_int8_output_args(const dnnl::primitive_desc_base& pd, const ops::Int8Epilogue& e, const Tensor& scales,
+                          const Tensor& shift, const Tensor& residual, std::unordered_map<int, dnnl::memory>& args);
 
 // linear: x [n, in], w [out, in], y [n, out], all row-major; operands f32 or bf16, results f32.
 // Forward y = x·wᵀ (+ b): wᵀ is a strided view of w.

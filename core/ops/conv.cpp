@@ -105,9 +105,11 @@ struct ConvForward {
   dnnl::convolution_forward prim;
   WeightsLayout weights;
   std::string impl;
-  ConvForward(const ConvShape& c, onednn::dt operands)
-      : pd(onednn::is_int8(operands) ? onednn::conv_forward_int8_pd(c.x, c.w, c.bias, c.p, operands)
-                             : onednn::conv_forward_pd(c.x, c.w, c.bias, c.p, operands)),
+  // int8 operands: the scale and then the epilogue's post-ops (by default the bias, if any).
+  ConvForward(const ConvShape& c, onednn::dt operands, std::optional<Int8Epilogue> e = std::nullopt)
+      : pd(onednn::is_int8(operands)
+               ? onednn::conv_forward_int8_pd(c.x, c.w, c.p, operands, e.value_or(Int8Epilogue{.shift = c.bias}))
+               : onednn::conv_forward_pd(c.x, c.w, c.bias, c.p, operands)),
         prim(pd),
         weights(onednn::conv_user_weights_desc(c.w, c.p.groups, onednn::is_int8(operands) ? onednn::dt::s8 : operands),
                 pd.weights_desc(), true, c.label("fwd weights", operands, c.bias)),
@@ -156,7 +158,7 @@ Tensor conv_forward(const ConvShape& c, const GemmLanes* lanes, GemmOperand& x, 
                                                    {DNNL_ARG_WEIGHTS, st.weights.input(wv)},
                                                    {DNNL_ARG_DST, mem(st.pd.dst_desc(), y)}};
         if (scales.defined()) {  // int8: y = sum·scale (+ b) by post-ops
-          onednn::add_int8_output_args(st.pd, scales, b, args);
+          onednn::add_int8_output_args(st.pd, {.shift = b.defined()}, scales, b, Tensor(), args);
         } else if (b.defined()) {
           args[DNNL_ARG_BIAS] = onednn::wrap(b);
         }
@@ -209,7 +211,52 @@ void conv_backward_weights(const ConvShape& c, const GemmLanes* lanes, GemmOpera
       });
 }
 
+// Checks that int8 operands match the conv's input (nhwc order) and weight (OIHW) shapes.
+void check_int8_operands(const ForwardInt8& int8, const Shape& x_shape, const Shape& w_shape) {
+  LPT_CHECK(int8.x.data.shape() == x_shape && nhwc_order(x_shape, int8.x.data.strides()) &&
+                int8.w.data.shape() == w_shape && int8.w.data.is_contiguous(),
+            "conv2d: int8 operands ", int8.x.data.describe(), " and ", int8.w.data.describe(), " do not match input ",
+            shape_str(x_shape), " (nhwc) and weight ", shape_str(w_shape), " (OIHW)");
+}
+
 }  // namespace
+
+Variable conv2d_int8_fused(const Variable& x, const Variable& w, const Conv2dParams& p, const GemmLanes& lanes,
+                           const ForwardInt8& int8, const ConvEpilogue& e) {
+  const Shape x_shape = x.shape(), w_shape = w.shape();
+  const Shape y_shape = conv2d_output_shape(x_shape, w_shape, p);
+  LPT_CHECK(!grad_enabled() && lanes.asks(Gemm::forward, Lane::int8),
+            "conv2d_int8_fused: only without gradients, for a forward GEMM in the int8 lane");
+  check_int8_operands(int8, x_shape, w_shape);
+  LPT_CHECK(e.multiplier.shape() == Shape{w_shape[0]} && e.shift.shape() == Shape{w_shape[0]} &&
+                (!e.residual.defined() || e.residual.shape() == y_shape),
+            "conv2d_int8_fused: multiplier ", shape_str(e.multiplier.shape()), ", shift ", shape_str(e.shift.shape()),
+            " and residual ", e.residual.defined() ? shape_str(e.residual.shape()) : "none", " for output ",
+            shape_str(y_shape), ": expected [", w_shape[0], "], [", w_shape[0], "] and the output's shape");
+  const ConvShape c{x_shape, w_shape, false, p};
+  const onednn::dt t = int8.x.data.dtype() == DType::u8 ? onednn::dt::u8 : onednn::dt::s8;
+  const Int8Epilogue ep{.shift = true, .relu = e.relu, .residual = e.residual.defined(), .act = e.act};
+  const auto st = onednn::PrimitiveCache::get<ConvForward>(c.label("fwd", t, false) + ep.label(),
+                                                            [&] { return ConvForward(c, t, ep); });
+  if (is_reference_impl(st->impl)) {
+    lanes.record_no_kernel(Gemm::forward, st->impl);
+    return Variable();
+  }
+  Tensor scales = int8_output_scales(int8.x, int8.w, w_shape[0]);
+  float* s = scales.data<float>();
+  const Tensor multiplier = e.multiplier.contiguous();
+  for (int64_t o = 0; o < w_shape[0]; ++o) s[o] *= multiplier.data<float>()[o];
+  Tensor y = Tensor::empty(y_shape, DType::f32, MemoryFormat::channels_last);
+  std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, mem(st->pd.src_desc(), int8.x.data)},
+                                             {DNNL_ARG_WEIGHTS, st->weights.input(int8.w.data)},
+                                             {DNNL_ARG_DST, mem(st->pd.dst_desc(), y)}};
+  // The post-ops' operands must outlive the call that executes the primitive.
+  const Tensor shift = e.shift.contiguous(), residual = e.residual.defined() ? as_nhwc(e.residual) : Tensor();
+  onednn::add_int8_output_args(st->pd, ep, scales, shift, residual, args);
+  st->prim.execute(onednn::stream(), args);
+  lanes.record(Gemm::forward, st->impl, Lane::int8, false);
+  return Variable(y);
+}
 
 Variable conv2d(const Variable& x, const Variable& w, const Variable& bias, const Conv2dParams& p,
                 const BackwardOperands* backward, const GemmLanes* lanes, const ForwardInt8* int8) {
@@ -234,10 +281,7 @@ Variable conv2d(const Variable& x, const Variable& w, const Variable& bias, cons
   // a GEMM needs them.
   GemmOperand xs, wc;
   if (int8) {
-    LPT_CHECK(int8->x.data.shape() == x_shape && nhwc_order(x_shape, int8->x.data.strides()) &&
-                  int8->w.data.shape() == w_shape && int8->w.data.is_contiguous(),
-              "conv2d: int8 operands ", int8->x.data.describe(), " and ", int8->w.data.describe(),
-              " do not match input ", shape_str(x_shape), " (nhwc) and weight ", shape_str(w_shape), " (OIHW)");
+    check_int8_operands(*int8, x_shape, w_shape);
     xs.int8 = int8->x;
     wc.int8 = int8->w;
   } else {

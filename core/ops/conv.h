@@ -28,4 +28,21 @@ Variable conv2d(const Variable& x, const Variable& w, const Variable& bias, cons
                 const BackwardOperands* backward = nullptr, const GemmLanes* lanes = nullptr,
                 const ForwardInt8* int8 = nullptr);
 
+// Evaluation in the int8 lane (SPEC §9): what follows a conv, fused into its int8 primitive as
+// oneDNN post-ops (Int8Epilogue): y = act(relu?(sum·scale·multiplier + shift) + residual), where
+// sum·scale is the int8 GEMM's output. A batch norm in evaluation folds into multiplier and shift.
+struct ConvEpilogue {
+  Tensor multiplier, shift;  // f32 [C_out]
+  bool relu = false;
+  Tensor residual;  // undefined, or the output's shape in any layout
+  Activation act = Activation::none;
+};
+
+// Without gradients, where `lanes` puts the forward GEMM in int8 and `int8` holds its operands (as
+// for conv2d; x and w give only shapes): the conv and its epilogue in one primitive, channels-last,
+// the call recorded in `lanes`. An undefined result when oneDNN has only a reference kernel for
+// that primitive: the caller then runs the conv and the ops after it one by one.
+Variable conv2d_int8_fused(const Variable& x, const Variable& w, const Conv2dParams& p, const GemmLanes& lanes,
+                           const ForwardInt8& int8, const ConvEpilogue& e);
+
 }  // namespace lpt::ops

@@ -22,6 +22,12 @@ const char* lane_name(Lane l) {
   return "?";
 }
 
+std::string Int8Epilogue::label() const {
+  static const char* const acts[] = {"", " relu", " relu6"};
+  return std::string(shift ? " +shift" : "") + (relu ? " relu" : "") + (residual ? " +residual" : "") +
+         acts[int(act)];
+}
+
 void GemmLanes::record(Gemm g, const std::string& impl, Lane ran, bool below_normal) const {
   if (!runs) return;
   GemmRun& r = (*runs)[int(g)];

@@ -63,6 +63,18 @@ struct ForwardInt8 {
   Int8Copy x, w;
 };
 
+// What the int8 lane's forward primitive does after its s32 sums, as oneDNN post-ops: always a
+// multiply by a per-output-channel scale; then optionally a per-output-channel add (the bias, or a
+// batch norm folded in evaluation), a ReLU (the batch norm's), the add of a tensor of the output's
+// shape (a residual connection) and a last activation. Training uses {scale, bias} only.
+enum class Activation { none, relu, relu6 };
+struct Int8Epilogue {
+  bool shift = false, relu = false, residual = false;
+  Activation act = Activation::none;
+  // "" for the plain scale; else e.g. " +shift relu +residual relu": part of a primitive's cache key.
+  std::string label() const;
+};
+
 // The fp32 values fl32(q·scale) of an int8 copy (exactly the format's values), same layout.
 Tensor int8_to_f32(const Int8Copy& c);
 

@@ -73,7 +73,7 @@ Tensor linear_forward(const LinearShape& s, const GemmLanes* lanes, GemmOperand&
                                                    {DNNL_ARG_WEIGHTS, mem(st.pd.weights_desc(), wv)},
                                                    {DNNL_ARG_DST, mem(st.pd.dst_desc(), y)}};
         if (scales.defined()) {  // int8: y = sum·scale (+ b) by post-ops
-          onednn::add_int8_output_args(st.pd, scales, b, args);
+          onednn::add_int8_output_args(st.pd, {.shift = b.defined()}, scales, b, Tensor(), args);
         } else if (b.defined()) {
           args[DNNL_ARG_BIAS] = mem(st.pd.bias_desc(), b);
         }
