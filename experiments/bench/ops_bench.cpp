@@ -3,15 +3,21 @@
 // operand conversions included, and the int8 lane's forward), batch norm (plain and with the fused ReLU), ReLU, and the
 // bf16 lane's exact fp32 -> bf16 conversion, at its three stage shapes (16, 32, 64 channels at
 // 28, 14, 7 pixels), channels-last; and every conv shape of ResNet-20 and MobileNetV2 per lane
-// (BM_ModelConv: fp32, bf16 and int8 forward, fp32 and bf16 forward+backward).
-//   OMP_NUM_THREADS=2 build-*/experiments/bench/bench_ops
+// (BM_ModelConv: fp32, bf16 and int8 forward, fp32 and bf16 forward+backward), followed by a table
+// of those next to PyTorch's convolutions on the same shapes and lanes through the same oneDNN
+// (experiments/bench/conv_bench_torch.py) when Debian's python3-torch imports (--no-torch: not).
+//   OMP_NUM_THREADS=2 build-*/experiments/bench/bench_ops [--no-torch] [Google Benchmark flags]
 // Counters print as GFLOP=<x>/s and GB=<x>/s. Convolution: 2·MACs per pass (forward,
 // backward-data, backward-weights).
 // Batch norm and ReLU report GB/s of the activation traffic the math needs, each tensor counted
 // once per read or write: forward x in, y out (2 tensors); backward x (BN) or y (ReLU) and dy in,
 // dx out (3 tensors). The [C] parameter vectors are negligible and not counted.
 #include <benchmark/benchmark.h>
+#include <omp.h>
 
+#include <cstdio>
+#include <cstring>
+#include <map>
 #include <optional>
 #include <set>
 #include <tuple>
@@ -21,6 +27,7 @@
 #include "core/ops/batch_norm.h"
 #include "core/ops/conv.h"
 #include "core/philox.h"
+#include "experiments/bench/bench_support.h"
 #include "models/conv_shapes.h"
 
 namespace lpt {
@@ -255,7 +262,92 @@ BENCHMARK(BM_ToBf16Exact)->ArgNames({"C", "HW"})->Apply(stages_only);
 BENCHMARK(BM_BatchNorm)->ArgNames({"C", "HW", "bwd", "relu"})->Apply(stages_with_relu_fusion);
 BENCHMARK(BM_Relu)->ArgNames({"C", "HW", "bwd"})->Apply(stages);
 
+using json = nlohmann::json;
+
+// Prints as the console reporter does and keeps BM_ModelConv's GFLOP/s per (conv, lane, bwd).
+class ModelConvCollector : public benchmark::ConsoleReporter {
+ public:
+  std::map<std::tuple<long, long, long>, double> gflops;
+  void ReportRuns(const std::vector<Run>& runs) override {
+    for (const Run& r : runs) {
+      long conv, lane, bwd;
+      if (r.run_name.function_name == "BM_ModelConv" && !r.error_occurred && r.run_type == Run::RT_Iteration &&
+          std::sscanf(r.run_name.args.c_str(), "conv:%ld/lane:%ld/bwd:%ld", &conv, &lane, &bwd) == 3)
+        gflops[{conv, lane, bwd}] = r.counters.at("GFLOP").value;
+    }
+    ConsoleReporter::ReportRuns(runs);
+  }
+};
+
+// The model convs that ran, lpt's GFLOP/s per lane next to PyTorch's on the same shapes.
+void print_torch_table(const ModelConvCollector& c, bool torch) {
+  std::vector<long> convs;
+  for (const auto& [key, v] : c.gflops)
+    if (convs.empty() || convs.back() != std::get<0>(key)) convs.push_back(std::get<0>(key));
+  std::vector<json> peer(convs.size());
+  std::string version, skipped = torch ? bench::check_torch(version, "") : "--no-torch";
+  const std::string script = bench::find_repo_file("experiments/bench/conv_bench_torch.py", "");
+  if (skipped.empty() && script.empty()) skipped = "experiments/bench/conv_bench_torch.py not found";
+  if (skipped.empty()) {
+    json shapes = json::array();
+    for (long i : convs) {
+      const ConvSpec& s = model_convs()[size_t(i)];
+      shapes.push_back({{"c_in", s.c_in}, {"c_out", s.c_out}, {"hw", s.hw}, {"k", s.k}, {"stride", s.stride}, {"groups", s.groups}});
+    }
+    const bench::ChildResult r = bench::spawn({bench::kPython, script, "--threads", std::to_string(omp_get_max_threads()),
+                                               "--batch", std::to_string(kBatch), "--convs", shapes.dump()});
+    size_t line = 0;
+    for (size_t b = 0, e; line < peer.size() && (e = r.out.find('\n', b)) != std::string::npos; b = e + 1)
+      peer[line++] = json::parse(r.out.substr(b, e - b), nullptr, false);
+    if (r.exit_status != 0 || line != peer.size())
+      skipped = "conv_bench_torch.py failed (exit " + std::to_string(r.exit_status) + ")";
+  }
+  std::printf("\nGFLOP/s per conv shape and lane, batch %ld, %d threads: lpt", long(kBatch), omp_get_max_threads());
+  if (skipped.empty()) std::printf(" | PyTorch %s through the same oneDNN (bf16 with bf16 gradients, int8 with a quint8 output)\n", version.c_str());
+  else std::printf(" (PyTorch comparison skipped: %s)\n", skipped.c_str());
+  const char* cols[][2] = {{"fp32 fwd", "fp32_fwd"}, {"bf16 fwd", "bf16_fwd"}, {"int8 fwd", "int8_fwd"},
+                           {"fp32 f+b", "fp32_fwdbwd"}, {"bf16 f+b", "bf16_fwdbwd"}};
+  const long lane_of[] = {0, 1, 2, 0, 1}, bwd_of[] = {0, 0, 0, 1, 1};
+  std::printf("%-44s", "conv");
+  for (const auto& col : cols) std::printf(" %17s", col[0]);
+  std::printf("\n");
+  for (size_t i = 0; i < convs.size(); ++i) {
+    const ConvSpec& s = model_convs()[size_t(convs[i])];
+    char label[64];
+    std::snprintf(label, sizeof label, "%s %ld->%ld %ldpx k%ld s%ld g%ld", s.name.c_str(), long(s.c_in), long(s.c_out),
+                  long(s.hw), long(s.k), long(s.stride), long(s.groups));
+    std::printf("%-44.44s", label);
+    for (size_t k = 0; k < 5; ++k) {
+      const auto it = c.gflops.find({convs[i], lane_of[k], bwd_of[k]});
+      char cell[40] = "-";
+      if (it != c.gflops.end()) std::snprintf(cell, sizeof cell, "%.0f", it->second);
+      if (skipped.empty()) {
+        const json& v = peer[i].is_object() ? peer[i].value(cols[k][1], json()) : json();
+        std::snprintf(cell + std::strlen(cell), sizeof cell - std::strlen(cell), v.is_number() ? " | %.0f" : " | -",
+                      v.is_number() ? v.get<double>() : 0.0);
+      }
+      std::printf(" %17s", cell);
+    }
+    std::printf("\n");
+  }
+}
+
 }  // namespace
 }  // namespace lpt
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+  bool torch = true;
+  int kept = 1;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--no-torch") == 0) torch = false;
+    else argv[kept++] = argv[i];
+  }
+  argc = kept;
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  lpt::ModelConvCollector reporter;
+  benchmark::RunSpecifiedBenchmarks(&reporter);
+  benchmark::Shutdown();
+  if (!reporter.gflops.empty()) lpt::print_torch_table(reporter, torch);
+  return 0;
+}

@@ -10,17 +10,11 @@
 // PyTorch runs only when Debian's python3-torch imports; nothing is installed. The script is
 // found by walking up from this binary's directory until experiments/bench/train_bench_torch.py
 // exists (build*/experiments/bench/bench_train lies inside the repository), or given by --torch-script.
-#include <fcntl.h>
-#include <sys/resource.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <CLI/CLI.hpp>
-#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <cstring>
 #include <filesystem>
 #include <iostream>
 #include <map>
@@ -31,6 +25,7 @@
 #include "core/onednn/context.h"
 #include "core/philox.h"
 #include "core/threads.h"
+#include "experiments/bench/bench_support.h"
 #include "experiments/build_info.h"
 #include "experiments/data_setup.h"
 #include "experiments/experiment_config.h"
@@ -44,7 +39,6 @@ namespace {
 constexpr int64_t kBatch = 128, kChannels = 1, kSize = 28, kClasses = 10;
 constexpr int64_t kBatchPool = 4;  // distinct synthetic batches, cycled through
 constexpr uint64_t kSeed = 0;
-constexpr const char* kPython = "/usr/bin/python3";  // Debian's, where python3-torch installs
 
 // One measured configuration. `config_overrides` is a JSON object merged (RFC 7386 merge patch)
 // into the experiment config before validation, e.g. a quantized training format; "{}" is fp32.
@@ -215,55 +209,6 @@ int run_child(const Options& o) {
   return 0;
 }
 
-struct ChildResult {
-  int exit_status = -1;  // -1: killed by a signal or not started
-  std::string out;       // its stdout
-  double peak_mib = 0;   // ru_maxrss
-};
-
-// Runs argv[0] with its stdout captured; stderr passes through unless quiet.
-ChildResult spawn(const std::vector<std::string>& args, bool quiet = false) {
-  std::vector<char*> argv;
-  for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  int fds[2];
-  LPT_CHECK(pipe(fds) == 0, "pipe failed: ", std::strerror(errno));
-  std::fflush(nullptr);
-  const pid_t pid = fork();
-  LPT_CHECK(pid >= 0, "fork failed: ", std::strerror(errno));
-  if (pid == 0) {  // only async-signal-safe calls until exec
-    dup2(fds[1], 1);
-    close(fds[0]);
-    close(fds[1]);
-    if (quiet) {
-      const int null = open("/dev/null", O_WRONLY);
-      if (null >= 0) dup2(null, 2);
-    }
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
-  close(fds[1]);
-  ChildResult r;
-  char buf[4096];
-  for (ssize_t n; (n = read(fds[0], buf, sizeof buf)) != 0;)
-    if (n > 0) r.out.append(buf, size_t(n));
-    else if (errno != EINTR) break;
-  close(fds[0]);
-  int status = 0;
-  rusage usage{};
-  while (wait4(pid, &status, 0, &usage) < 0 && errno == EINTR) {
-  }
-  if (WIFEXITED(status)) r.exit_status = WEXITSTATUS(status);
-  r.peak_mib = double(usage.ru_maxrss) / 1024.0;  // KiB on Linux
-  return r;
-}
-
-// The last line of a child's stdout, parsed; discarded (not an object) when it is not JSON.
-json last_json_line(std::string out) {
-  while (!out.empty() && out.back() == '\n') out.pop_back();
-  return json::parse(out.substr(out.rfind('\n') + 1), nullptr, false);  // npos + 1 == 0
-}
-
 struct Measurement {
   bool ok = false;
   double images_per_s = 0, peak_mib = 0;
@@ -271,9 +216,9 @@ struct Measurement {
 };
 
 Measurement measure(const std::vector<std::string>& args) {
-  const ChildResult r = spawn(args);
+  const bench::ChildResult r = bench::spawn(args);
   Measurement m;
-  const json j = last_json_line(r.out);
+  const json j = bench::last_json_line(r.out);
   if (r.exit_status != 0 || !j.is_object() || !j.contains("images_per_s")) {
     m.error = r.exit_status < 0    ? "killed"
               : r.exit_status != 0 ? "exit " + std::to_string(r.exit_status)
@@ -286,25 +231,6 @@ Measurement measure(const std::vector<std::string>& args) {
   return m;
 }
 
-std::string find_torch_script(const std::string& given) {
-  if (!given.empty()) return given;
-  const std::filesystem::path rel = "experiments/bench/train_bench_torch.py";
-  for (std::filesystem::path p = std::filesystem::read_symlink("/proc/self/exe").parent_path();; p = p.parent_path()) {
-    if (std::filesystem::exists(p / rel)) return (p / rel).string();
-    if (p == p.root_path() || p.empty()) return {};
-  }
-}
-
-// Empty when Debian's python3-torch and python3-torchvision import (setting `version`), otherwise
-// why the comparison is skipped.
-std::string check_torch(std::string& version) {
-  if (!std::filesystem::exists(kPython)) return "python3-torch not installed";
-  const ChildResult r = spawn({kPython, "-c", "import torch; print(torch.__version__); import torchvision"}, true);
-  version = r.out.substr(0, r.out.find('\n'));
-  if (r.exit_status == 0) return {};
-  return version.empty() ? "python3-torch not installed" : "python3-torchvision not installed";
-}
-
 std::string cell(bool ok, double value, const char* fmt, const std::string& otherwise) {
   if (!ok) return otherwise;
   char buf[32];
@@ -315,8 +241,8 @@ std::string cell(bool ok, double value, const char* fmt, const std::string& othe
 int run_parent(const Options& o) {
   const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe");
   std::string version;
-  std::string skipped = o.no_torch ? "--no-torch" : check_torch(version);
-  const std::string script = skipped.empty() ? find_torch_script(o.torch_script) : "";
+  std::string skipped = o.no_torch ? "--no-torch" : bench::check_torch(version, "torchvision");
+  const std::string script = skipped.empty() ? bench::find_repo_file("experiments/bench/train_bench_torch.py", o.torch_script) : "";
   if (skipped.empty() && (script.empty() || !std::filesystem::exists(script)))
     skipped = "experiments/bench/train_bench_torch.py not found (pass --torch-script PATH)";
   const bool torch = skipped.empty();
@@ -350,7 +276,7 @@ int run_parent(const Options& o) {
       std::snprintf(width, sizeof width, "%g", v.width);
       const std::string key = std::string(v.model) + "@" + width;
       if (!torch_runs.count(key)) {
-        std::vector<std::string> targs = {kPython, script, "--model", v.model, "--width", width};
+        std::vector<std::string> targs = {bench::kPython, script, "--model", v.model, "--width", width};
         targs.insert(targs.end(), common.begin(), common.end());
         torch_runs[key] = measure(targs);
       }
