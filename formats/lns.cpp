@@ -20,10 +20,16 @@ constexpr int64_t kChunk = 2048;  // elements per parallel work item
 struct LnsTables {
   std::vector<float> scales;  // per group: max|x|
   std::vector<double> inv;    // per group: 1/scale (0 for an all-zero group)
+  std::vector<float> inv32;   // per group: fl32(1/scale), for the fp32 series
   std::vector<double> pow;    // pow[k] = 2^(−k/γ), k in [0, kmax]
+  std::vector<float> mag;     // per-tensor scale, kmax < 4096: mag[k] = magnitude(scales[0], k)
   int kmax;
   double gamma;
   double margin;  // rounding decisions closer than this to a boundary take the exact formula
+  // Nearest rounding may take the fp32 series (series_codes_f32): γ is an integer and every ratio
+  // below fp32's normal range is beyond the last code ((kmax + 1) ≤ 126·γ).
+  bool fp32_series;
+  float margin32;  // its margin
   BufferLayout layout;
   bool per_channel;
 
@@ -57,6 +63,56 @@ inline double log2_series(double r) {
   const double e = double(int32_t(bits >> 52) - 1023 + int32_t(high));
   const double z = (m - 1.0) / (m + 1.0), z2 = z * z;
   return e + z * (c + z2 * (c / 3 + z2 * (c / 5 + z2 * (c / 7 + z2 * (c / 9 + z2 * (c / 11))))));
+}
+
+// The same in fp32 for nearest rounding, sixteen lanes at a time, where LnsTables::fp32_series
+// holds. With r = fl32(|x|·fl32(1/scale)) = e + log2(m), m in [√½, √2):
+//   t = −γ·log2(r) = −γ·e − γ·log2(m), and since γ·e is an integer, RNE(t) = −γ·e + RNE(−γ·log2 m).
+// Error of tf = −γ·log2(m) against −γ·log2(|x|/scale): r's two roundings move log2 by at most
+// 2⁻²³/ln 2 = 1.7e−7; z = (m−1)/(m+1) one more 2⁻²³ relative (m−1 is exact), 6e−8 in log2 m; the
+// polynomial's fp32 Horner steps at most 4 ulps of |log2 m| ≤ ½, 1.2e−7; the dropped z¹¹ term
+// 1e−9; the product with γ half an ulp, γ·3e−8. In all |tf − t_exact| < γ·4e−7, and decisions
+// within margin32 = γ·2e−6 of a boundary take the formula. A ratio below 2⁻¹²⁶ (exponent field 0)
+// is beyond the last code.
+inline void log2_series_f32(float r, float& e, float& log2m) {
+  constexpr float c = float(2.0 / std::numbers::ln2);
+  constexpr uint32_t kSqrt2Mantissa = 0x3504F3u;  // the fraction bits of fl32(√2)
+  const uint32_t bits = std::bit_cast<uint32_t>(r), fraction = bits & 0x007FFFFFu;
+  const uint32_t high = fraction > kSqrt2Mantissa;
+  const float m = std::bit_cast<float>(fraction | ((127u - high) << 23));
+  e = float(int32_t(bits >> 23) - 127 + int32_t(high));
+  const float z = (m - 1.0f) / (m + 1.0f), z2 = z * z;
+  log2m = z * (c + z2 * (c / 3 + z2 * (c / 5 + z2 * (c / 7 + z2 * (c / 9)))));
+}
+
+// Codes of one chunk in fp32 (nearest). Returns how many elements need the formula (redo).
+int series_codes_f32(const float* x, const float* inv, int64_t n, float gamma, int kmax, float margin, int32_t* k,
+                     uint8_t* redo) {
+  int redo_count = 0;
+#pragma omp simd reduction(+ : redo_count)
+  for (int64_t i = 0; i < n; ++i) {
+    const float ax = std::fabs(x[i]), r = ax * inv[i];
+    float e, log2m;
+    log2_series_f32(r, e, log2m);
+    const float tf = -gamma * log2m, kf = std::nearbyint(tf), kd = kf - gamma * e;  // integers: exact
+    const int32_t tiny = int32_t((std::bit_cast<uint32_t>(r) >> 23) == 0);  // zero or below 2^−126
+    const int32_t zero = int32_t(ax == 0.0f) | tiny | int32_t(kd > float(kmax));
+    const int32_t close = int32_t(0.5f - std::fabs(tf - kf) < margin) & ~tiny & int32_t(ax != 0.0f);
+    k[i] = int32_t(std::min(kd, float(kmax))) | -zero;
+    redo[i] = uint8_t(close);
+    redo_count += close;
+  }
+  return redo_count;
+}
+
+// Values of one chunk with one scale for the tensor: ±mag[k], or +0 for k = −1.
+void chunk_values_table(const float* x, const int32_t* k, const float* mag, int64_t n, float* y) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) {
+    const uint32_t keep = uint32_t(~(k[i] >> 31));
+    const uint32_t sign = std::bit_cast<uint32_t>(x[i]) & 0x80000000u;
+    y[i] = std::bit_cast<float>((std::bit_cast<uint32_t>(mag[k[i] & int32_t(keep)]) | sign) & keep);
+  }
 }
 
 // Codes of one chunk: x, the scale's inverse per element, uniforms (stochastic). k[i] = −1 for
@@ -107,15 +163,22 @@ LPT_AVX512 void chunk_values_avx512(const float* x, const float* scale, const in
                                     int64_t n, float* y) {
   chunk_values(x, scale, k, pow, n, y);
 }
+LPT_AVX512 int series_codes_f32_avx512(const float* x, const float* inv, int64_t n, float gamma, int kmax, float margin,
+                                       int32_t* k, uint8_t* redo) {
+  return series_codes_f32(x, inv, n, gamma, kmax, margin, k, redo);
+}
+LPT_AVX512 void chunk_values_table_avx512(const float* x, const int32_t* k, const float* mag, int64_t n, float* y) {
+  chunk_values_table(x, k, mag, n, y);
+}
 #undef LPT_AVX512
 
 // Per-thread scratch for one chunk.
 struct Chunk {
-  std::vector<float> scale, u;
+  std::vector<float> scale, u, inv32;
   std::vector<double> inv;
   std::vector<int32_t> k;
   std::vector<uint8_t> redo;
-  Chunk() : scale(kChunk), u(kChunk), inv(kChunk), k(kChunk), redo(kChunk) {}
+  Chunk() : scale(kChunk), u(kChunk), inv32(kChunk), inv(kChunk), k(kChunk), redo(kChunk) {}
 };
 
 // Calls f(c0, n, chunk) for every chunk of the tensor after filling chunk.k with its codes, in
@@ -123,8 +186,10 @@ struct Chunk {
 template <class F>
 void for_each_chunk(const LnsTables& t, const float* x, int64_t n, const RoundingContext& r, F f) {
   const bool stochastic = r.mode == Rounding::stochastic, avx512 = cpu_has_avx512();
+  const bool fp32 = t.fp32_series && !stochastic;
   const auto codes = stochastic ? (avx512 ? series_codes_avx512<true> : series_codes<true>)
                                 : (avx512 ? series_codes_avx512<false> : series_codes<false>);
+  const auto codes32 = avx512 ? series_codes_f32_avx512 : series_codes_f32;
   const RunGeometry& g = t.layout.groups;
 #pragma omp parallel if (n >= detail::kParallelMin)
   {
@@ -132,6 +197,7 @@ void for_each_chunk(const LnsTables& t, const float* x, int64_t n, const Roundin
     if (!t.per_channel) {
       std::fill(ch.scale.begin(), ch.scale.end(), t.scales[0]);
       std::fill(ch.inv.begin(), ch.inv.end(), t.inv[0]);
+      std::fill(ch.inv32.begin(), ch.inv32.end(), t.inv32[0]);
     }
 #pragma omp for schedule(static)
     for (int64_t c0 = 0; c0 < n; c0 += kChunk) {
@@ -142,12 +208,17 @@ void for_each_chunk(const LnsTables& t, const float* x, int64_t n, const Roundin
         for (int64_t i = 0; i < len; ++i) {
           ch.scale[size_t(i)] = t.scales[size_t(group)];
           ch.inv[size_t(i)] = t.inv[size_t(group)];
+          ch.inv32[size_t(i)] = t.inv32[size_t(group)];
           if (++rem == g.inner) rem = 0, group = group + 1 == g.len ? 0 : group + 1;
         }
       }
       if (stochastic) detail::fill_uniforms(r, c0, 1, len, ch.u.data());
-      codes(x + c0, ch.inv.data(), len, ch.u.data(), t.gamma, t.kmax, t.margin, ch.k.data(), ch.redo.data());
-      for (int64_t i = 0; i < len; ++i)
+      int redo = 1;  // the double series does not count its close calls
+      if (fp32)
+        redo = codes32(x + c0, ch.inv32.data(), len, float(t.gamma), t.kmax, t.margin32, ch.k.data(), ch.redo.data());
+      else
+        codes(x + c0, ch.inv.data(), len, ch.u.data(), t.gamma, t.kmax, t.margin, ch.k.data(), ch.redo.data());
+      for (int64_t i = 0; redo && i < len; ++i)
         if (ch.redo[size_t(i)]) {
           const float ax = std::fabs(x[c0 + i]), s = ch.scale[size_t(i)], u = ch.u[size_t(i)];
           ch.k[size_t(i)] = stochastic ? t.exact_code<true>(ax, s, u) : t.exact_code<false>(ax, s, u);
@@ -163,6 +234,8 @@ LnsTables base_tables(const LnsParams& p, const BufferLayout& l) {
   t.kmax = (1 << (p.bits - 1)) - 2;
   t.gamma = p.gamma;
   t.margin = 1e-9 * (1.0 + p.gamma);
+  t.fp32_series = p.gamma == std::floor(p.gamma) && (t.kmax + 1) <= 126.0 * p.gamma;
+  t.margin32 = float(2e-6 * p.gamma);
   t.layout = l;
   t.per_channel = p.granularity == LnsGranularity::channel;
   t.pow.resize(size_t(t.kmax + 1));
@@ -173,7 +246,15 @@ LnsTables base_tables(const LnsParams& p, const BufferLayout& l) {
 void set_scales(LnsTables& t, std::vector<float> scales) {
   t.scales = std::move(scales);
   t.inv.resize(t.scales.size());
-  for (size_t c = 0; c < t.scales.size(); ++c) t.inv[c] = t.scales[c] > 0 ? 1.0 / double(t.scales[c]) : 0.0;
+  t.inv32.resize(t.scales.size());
+  for (size_t c = 0; c < t.scales.size(); ++c) {
+    t.inv[c] = t.scales[c] > 0 ? 1.0 / double(t.scales[c]) : 0.0;
+    t.inv32[c] = t.scales[c] > 0 ? 1.0f / t.scales[c] : 0.0f;
+  }
+  if (!t.per_channel && t.kmax < 4096) {  // a table per call is cheap next to the tensor only for short codes
+    t.mag.resize(t.pow.size());
+    for (size_t k = 0; k < t.mag.size(); ++k) t.mag[k] = t.magnitude(t.scales[0], int(k));
+  }
 }
 
 // The tables with the group scales (max|x| per group), after checking that x is finite.
@@ -232,9 +313,12 @@ double bits_per_value(const LnsParams& p) { return p.bits; }
 void lns_quantize(const LnsParams& p, const float* x, float* y, const BufferLayout& l, const QuantizeOptions& o) {
   validate(p);
   const LnsTables t = make_tables(p, x, l, o.name);
-  const auto values = cpu_has_avx512() ? chunk_values_avx512 : chunk_values;
+  const bool avx512 = cpu_has_avx512();
+  const auto values = avx512 ? chunk_values_avx512 : chunk_values;
+  const auto from_table = avx512 ? chunk_values_table_avx512 : chunk_values_table;
   for_each_chunk(t, x, l.numel(), o.rounding, [&](int64_t c0, int64_t n, const Chunk& ch) {
-    values(x + c0, ch.scale.data(), ch.k.data(), t.pow.data(), n, y + c0);
+    if (t.mag.empty()) values(x + c0, ch.scale.data(), ch.k.data(), t.pow.data(), n, y + c0);
+    else from_table(x + c0, ch.k.data(), t.mag.data(), n, y + c0);
   });
 }
 

@@ -125,6 +125,32 @@ TEST(FormatLns, MatchesNaiveLoopNearRoundingBoundaries) {
   }
 }
 
+// The same for the formats whose nearest rounding takes the fp32 series (integer γ, (kmax + 1) ≤
+// 126·γ): per tensor and per channel, scales that are not powers of two, values a few ulps from
+// every boundary, and ratios below fp32's normal range.
+TEST(FormatLns, Fp32SeriesMatchesTheFormulaNearRoundingBoundaries) {
+  for (const auto& [bits, gamma] : {std::pair{8, 8.0}, std::pair{10, 8.0}, std::pair{8, 2.0}, std::pair{6, 1.0}, std::pair{9, 64.0}}) {
+    const LnsParams p = lns(bits, gamma);
+    const int kmax = (1 << (bits - 1)) - 2;
+    std::mt19937 rng(uint32_t(bits * 1000 + gamma));
+    std::uniform_int_distribution<int> code(0, kmax + 2), ulps(-3, 3);
+    for (const float scale : {1.0f, 3.1f}) {
+      std::vector<float> x = {scale, scale * 1e-30f, -scale * 1e-39f};
+      for (int i = 0; i < 20000; ++i) {
+        float v = float(scale * std::exp2(-(code(rng) + 0.5) / gamma));
+        for (int u = ulps(rng); u != 0; u += u > 0 ? -1 : 1) v = std::nextafter(v, u > 0 ? 2.0f * scale : 0.0f);
+        x.push_back(i % 2 ? -v : v);
+      }
+      const BufferLayout l = flat(int64_t(x.size()));
+      EXPECT_TRUE(same_bits(quantize(p, x, l), reference(p, x, l))) << bits << " bits, gamma " << gamma << ", scale " << scale;
+      const LnsParams pc = lns(bits, gamma, LnsGranularity::channel);
+      const BufferLayout lc = channels(1, int64_t(x.size()) / 3, 3);
+      std::vector<float> xc(x.begin(), x.begin() + (x.size() / 3) * 3);
+      EXPECT_TRUE(same_bits(quantize(pc, xc, lc), reference(pc, xc, lc))) << "per channel " << bits << " " << gamma;
+    }
+  }
+}
+
 TEST(FormatLns, PerChannelScales) {
   // Weights [3, 4] with a scale per output channel (channel axis 0): each row's maximum is exact.
   const std::vector<float> x = {2.0f, 1.0f, -1.4f, 0.5f, 0.1f, -0.05f, 0.0f, 0.07f, 0.0f, 0.0f, 0.0f, 0.0f};
