@@ -308,15 +308,15 @@ void print_torch_table(const ModelConvCollector& c, bool torch) {
   const char* cols[][2] = {{"fp32 fwd", "fp32_fwd"}, {"bf16 fwd", "bf16_fwd"}, {"int8 fwd", "int8_fwd"},
                            {"fp32 f+b", "fp32_fwdbwd"}, {"bf16 f+b", "bf16_fwdbwd"}};
   const long lane_of[] = {0, 1, 2, 0, 1}, bwd_of[] = {0, 0, 0, 1, 1};
-  std::printf("%-44s", "conv");
+  std::printf("%-58s", "conv");
   for (const auto& col : cols) std::printf(" %17s", col[0]);
   std::printf("\n");
   for (size_t i = 0; i < convs.size(); ++i) {
     const ConvSpec& s = model_convs()[size_t(convs[i])];
-    char label[64];
+    char label[96];
     std::snprintf(label, sizeof label, "%s %ld->%ld %ldpx k%ld s%ld g%ld", s.name.c_str(), long(s.c_in), long(s.c_out),
                   long(s.hw), long(s.k), long(s.stride), long(s.groups));
-    std::printf("%-44.44s", label);
+    std::printf("%-58.58s", label);
     for (size_t k = 0; k < 5; ++k) {
       const auto it = c.gflops.find({convs[i], lane_of[k], bwd_of[k]});
       char cell[40] = "-";
