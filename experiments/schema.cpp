@@ -175,6 +175,8 @@ void apply_override(json& config, const std::string& assignment) {
   json* node = &config;
   size_t start = 0;
   while (true) {
+    LPT_CHECK(node->is_object(), "--set '", assignment, "': ",
+              start == 0 ? "the config" : "'" + key.substr(0, start - 1) + "'", " is not an object");
     const size_t dot = key.find('.', start);
     const std::string part = key.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
     LPT_CHECK(!part.empty(), "--set '", assignment, "': empty key component");
@@ -184,7 +186,6 @@ void apply_override(json& config, const std::string& assignment) {
     }
     if (!node->contains(part)) (*node)[part] = json::object();
     node = &(*node)[part];
-    LPT_CHECK(node->is_object(), "--set '", assignment, "': '", key.substr(0, dot), "' is not an object");
     start = dot + 1;
   }
 }

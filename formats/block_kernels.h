@@ -83,7 +83,7 @@ bool quantize_run(const Ops& ops_ref, const float* x, float* y, int64_t n, int64
     const int64_t m = std::min(block, n - i0);
     const float* xb = x + i0;
     float* yb = y + i0;
-    const float* ub = u + i0;
+    const float* ub = Stochastic ? u + i0 : nullptr;  // u is null for nearest rounding
     const uint32_t mb = max_abs_bits(xb, m);
     if (mb >= kNonFinite) return false;
     const auto s = ops.scale(mb);
@@ -106,7 +106,7 @@ bool encode_run(const Ops& ops_ref, const float* x, float* q, int64_t n, int64_t
     const int64_t m = std::min(block, n - i0);
     const float* xb = x + i0;
     float* qb = q + i0;
-    const float* ub = u + i0;
+    const float* ub = Stochastic ? u + i0 : nullptr;  // u is null for nearest rounding
     const uint32_t mb = max_abs_bits(xb, m);
     if (mb >= kNonFinite) return false;
     const auto s = ops.scale(mb);
@@ -148,7 +148,7 @@ bool quantize_tile(const Ops& ops_ref, const float* x, float* y, int64_t n, int6
   for (int64_t j = 0; j < n; ++j) {
     const float* xr = x + j * stride;
     float* yr = y + j * stride;
-    const float* ur = u + j * kTile;
+    const float* ur = Stochastic ? u + j * kTile : nullptr;
 #pragma omp simd
     for (int64_t c = 0; c < w; ++c) {
       if constexpr (Stochastic)
@@ -168,7 +168,7 @@ bool encode_tile(const Ops& ops_ref, const float* x, float* q, int64_t n, int64_
   for (int64_t j = 0; j < n; ++j) {
     const float* xr = x + j * stride;
     float* qr = q + j * kTile;
-    const float* ur = u + j * kTile;
+    const float* ur = Stochastic ? u + j * kTile : nullptr;
 #pragma omp simd
     for (int64_t c = 0; c < w; ++c) {
       if constexpr (Stochastic)
@@ -297,7 +297,9 @@ inline void tile_uniforms(const RoundingContext& r, const Tile& t, int64_t inner
 template <class Ops>
 bool quantize_blocks(const Ops& ops, int64_t block_size, const float* x, float* y, const RunGeometry& runs,
                      const RoundingContext& r) {
-  const auto [g, block] = merged_runs(runs, block_size);
+  const Blocking b = merged_runs(runs, block_size);
+  const RunGeometry& g = b.runs;
+  const int64_t block = b.block;
   const bool stochastic = r.mode == Rounding::stochastic;
   const auto k = BlockKernels<Ops>::pick(stochastic);
   const int64_t inner = g.inner;
@@ -314,7 +316,9 @@ bool quantize_blocks(const Ops& ops, int64_t block_size, const float* x, float* 
 template <class Ops>
 bool encode_blocks(const Ops& ops, int64_t block_size, const float* x, const RunGeometry& runs,
                    const RoundingContext& r, std::vector<uint16_t>& codes, std::vector<typename Ops::Stored>& scales) {
-  const auto [g, block] = merged_runs(runs, block_size);
+  const Blocking b = merged_runs(runs, block_size);
+  const RunGeometry& g = b.runs;
+  const int64_t block = b.block;
   const bool stochastic = r.mode == Rounding::stochastic;
   const auto k = BlockKernels<Ops>::pick(stochastic);
   const int64_t inner = g.inner;
@@ -344,7 +348,9 @@ bool encode_blocks(const Ops& ops, int64_t block_size, const float* x, const Run
 template <class Ops>
 void decode_blocks(const Ops& ops, int64_t block_size, const PackedCodes& codes,
                    const std::vector<typename Ops::Stored>& scales, float* y, const RunGeometry& runs) {
-  const auto [g, block] = merged_runs(runs, block_size);
+  const Blocking b = merged_runs(runs, block_size);
+  const RunGeometry& g = b.runs;
+  const int64_t block = b.block;
   for_each_tile(
       g, block, [] { return 0; },
       [&](int, const Tile& t) {
