@@ -1,9 +1,18 @@
 #include "core/hdf5.h"
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <cstdlib>
 #include <cstdio>
 #include <filesystem>
+#include <thread>
 #include <utility>
+#include <vector>
 
 #include "core/durable_file.h"
 
@@ -56,12 +65,114 @@ hid_t checksummed_layout(const std::vector<hsize_t>& dims, size_t element_bytes)
   H5Pset_fletcher32(dcpl);
   return dcpl;
 }
+// ---- reading an untrusted file in a child process first ---------------------------------------
+// Debian's HDF5 1.10.8 itself crashes or loops on some crafted files (in its object-header, B-tree
+// and filter code). So before lpt opens a file, a forked child opens it and reads all of it that
+// lpt could read — every object reached by hard links, every attribute, every dataset of a sane
+// declared size — with HDF5's C API alone (no OpenMP, no lpt state), then exits without any exit
+// handler (_exit). Only if the child ends normally does lpt open the file itself; a crash or a
+// child still busy after kVetSeconds becomes an error naming the file.
+
+constexpr int kVetSeconds = 10;
+
+struct VetLimits {
+  double max_bytes;  // a dataset or attribute is read only up to this declared size
+};
+
+// Reads an object's attributes and, for a dataset, its data (fixed-size types, sane sizes).
+void vet_object(hid_t obj, const VetLimits& limits) {
+  const auto read_all = [&](hid_t type, hid_t space, auto&& read) {
+    const hid_t native = H5Tget_native_type(type, H5T_DIR_ASCEND);
+    const hssize_t n = H5Sget_simple_extent_npoints(space);
+    const size_t size = native >= 0 ? H5Tget_size(native) : 0;
+    if (native >= 0 && H5Tis_variable_str(type) <= 0 && H5Tget_class(type) != H5T_VLEN && n >= 0 && size > 0 &&
+        double(n) * double(size) <= limits.max_bytes) {
+      std::vector<unsigned char> buf(size_t(n) * size);
+      read(native, buf.data());
+    }
+    if (native >= 0) H5Tclose(native);
+  };
+  const int attributes = H5Aget_num_attrs(obj);
+  for (int a = 0; a < attributes; ++a) {
+    const hid_t attr = H5Aopen_idx(obj, unsigned(a));
+    if (attr < 0) continue;
+    const hid_t type = H5Aget_type(attr), space = H5Aget_space(attr);
+    if (type >= 0 && space >= 0) read_all(type, space, [&](hid_t native, void* buf) { H5Aread(attr, native, buf); });
+    if (space >= 0) H5Sclose(space);
+    if (type >= 0) H5Tclose(type);
+    H5Aclose(attr);
+  }
+  if (H5Iget_type(obj) == H5I_DATASET) {
+    const hid_t type = H5Dget_type(obj), space = H5Dget_space(obj);
+    if (type >= 0 && space >= 0)
+      read_all(type, space, [&](hid_t native, void* buf) { H5Dread(obj, native, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf); });
+    if (space >= 0) H5Sclose(space);
+    if (type >= 0) H5Tclose(type);
+  }
+}
+
+herr_t vet_link(hid_t loc, const char* name, const H5L_info_t* info, void* limits) {
+  if (info->type != H5L_TYPE_HARD) return 0;  // soft and external links: lpt never follows them
+  const hid_t obj = H5Oopen(loc, name, H5P_DEFAULT);
+  if (obj < 0) return 0;  // lpt reports what it cannot open itself
+  vet_object(obj, *static_cast<const VetLimits*>(limits));
+  H5Oclose(obj);
+  return 0;
+}
+
+// In the child: exits 0 when the walk ended, whatever HDF5 said of the file (lpt's own reading
+// reports that). LPT_TEST_HDF5_VET=crash or =hang stands in for a crafted file in tests.
+[[noreturn]] void vet_in_child(const std::string& path, double file_bytes) {
+  if (const char* test = std::getenv("LPT_TEST_HDF5_VET")) {
+    if (std::string(test) == "crash") std::raise(SIGSEGV);
+    if (std::string(test) == "hang") pause();
+  }
+  VetLimits limits{std::min(1024 * file_bytes, double(size_t(256) << 20))};
+  const hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  if (f >= 0) {
+    const hid_t root = H5Oopen(f, "/", H5P_DEFAULT);  // the file's own attributes
+    if (root >= 0) {
+      vet_object(root, limits);
+      H5Oclose(root);
+    }
+    H5Lvisit(f, H5_INDEX_NAME, H5_ITER_NATIVE, vet_link, &limits);
+    H5Fclose(f);
+  }
+  _exit(0);
+}
+
+void vet_untrusted(const std::string& path) {
+  std::error_code ec;
+  const double file_bytes = double(std::filesystem::file_size(path, ec));
+  std::fflush(nullptr);
+  const pid_t pid = fork();
+  LPT_CHECK(pid >= 0, "file '", path, "': cannot start the process that checks it (fork failed)");
+  if (pid == 0) vet_in_child(path, ec ? 0.0 : file_bytes);
+  int status = 0;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(kVetSeconds);
+  for (pid_t r; (r = waitpid(pid, &status, WNOHANG)) != pid;) {
+    if (r < 0 && errno != EINTR) fail("file '", path, "': lost the process that checks it");
+    if (std::chrono::steady_clock::now() > deadline) {
+      kill(pid, SIGKILL);
+      while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+      }
+      fail("file '", path, "': the HDF5 library did not finish reading it within ", kVetSeconds,
+           " s (a damaged or crafted file; see the README's Reliability section)");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  LPT_CHECK(!WIFSIGNALED(status), "file '", path, "': the HDF5 library crashed reading it (signal ",
+            WIFSIGNALED(status) ? WTERMSIG(status) : 0,
+            "): a damaged or crafted file (see the README's Reliability section)");
+}
+
 }  // namespace
 
 File File::open_read(const std::string& path) {
   silence_hdf5();
   LPT_CHECK(std::filesystem::exists(path), "file '", path, "' does not exist");
   LPT_CHECK(H5Fis_hdf5(path.c_str()) > 0, "file '", path, "' is not an HDF5 file (or is truncated)");
+  vet_untrusted(path);
   const hid_t id = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
   LPT_CHECK(id >= 0, "file '", path, "' could not be opened as HDF5 (corrupted or truncated?)");
   return File(id, path);
