@@ -282,7 +282,9 @@ LPT_AVX512 void groupwise_rows_avx512(const float* x, const Sink& sink, int64_t 
 // GCC 12's AVX-512 headers leave intrinsics' pass-through operands undefined on purpose, which its
 // -Wmaybe-uninitialized reports at every inlined use (GCC bug 105593, fixed in GCC 13).
 #pragma GCC diagnostic push
+#ifndef __clang__
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 
 // Vector sinks: what ValueSink, CodeSink, Int8Sink and ValueInt8Sink's put() does, 16 elements at a time.
 LPT_AVX512 inline void put16(const ValueSink& s, int64_t m, __m512 q, __m512 A, __m512 B) {

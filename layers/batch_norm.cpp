@@ -32,7 +32,9 @@ Variable BatchNorm2d::forward(const Variable& x) {
 }
 
 ops::ConvEpilogue BatchNorm2d::eval_affine() const {
-  ops::ConvEpilogue e{Tensor::empty({channels_}), Tensor::empty({channels_})};
+  ops::ConvEpilogue e;
+  e.multiplier = Tensor::empty({channels_});
+  e.shift = Tensor::empty({channels_});
   const float *g = weight_.data().data<float>(), *b = bias_.data().data<float>();
   const float *mean = running_mean_->data<float>(), *var = running_var_->data<float>();
   for (int64_t c = 0; c < channels_; ++c) {
