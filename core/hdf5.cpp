@@ -250,14 +250,21 @@ std::vector<std::string> File::members(const std::string& group) const {
   return out;
 }
 
-std::vector<std::string> File::datasets(const std::string& group) const {
+std::vector<std::string> File::datasets(const std::string& group) const { return datasets_below(group, 0); }
+
+// lpt's files nest groups a few levels deep; a hard link back to a group above (a cycle, which
+// HDF5 allows) would otherwise recurse until the stack overflows.
+std::vector<std::string> File::datasets_below(const std::string& group, int depth) const {
+  constexpr int kMaxDepth = 32;
+  LPT_CHECK(depth <= kMaxDepth, "file '", path_, "': groups nested deeper than ", kMaxDepth, " levels at '", group,
+            "' (a link cycle?)");
   std::vector<std::string> out;
   const std::string base = (group == "/" || group.empty()) ? "" : group + "/";
   for (const std::string& m : members(group)) {
     if (is_dataset(base + m)) {
       out.push_back(m);
     } else {
-      for (const std::string& sub : datasets(base + m)) out.push_back(m + "/" + sub);
+      for (const std::string& sub : datasets_below(base + m, depth + 1)) out.push_back(m + "/" + sub);
     }
   }
   return out;

@@ -56,6 +56,7 @@ class File {
  private:
   File(hid_t id, std::string path) : id_(id), path_(std::move(path)) {}
   hid_t open_object(const std::string& name) const;
+  std::vector<std::string> datasets_below(const std::string& group, int depth) const;
   hid_t id_ = -1;
   std::string path_;
 };

@@ -78,6 +78,26 @@ TEST(Hdf5, AFileThatCrashesOrHangsTheLibraryIsAnErrorNamingIt) {
   std::filesystem::remove(path);
 }
 
+// HDF5 lets a group hold a hard link to a group above it: listing such a file's datasets is an
+// error naming it, not an endless recursion.
+TEST(Hdf5, ALinkCycleIsAnErrorNamingTheFile) {
+  const std::string path = temp_path("cycle.h5");
+  {
+    h5::File f = h5::File::create(path);
+    f.write("model/w", Tensor::zeros({2}));
+  }
+  {
+    const hid_t id = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+    ASSERT_GE(H5Lcreate_hard(id, "/model", id, "/model/again", H5P_DEFAULT, H5P_DEFAULT), 0);
+    H5Fclose(id);
+  }
+  const h5::File f = h5::File::open_read(path);
+  const std::string e = testing::error_of([&] { f.datasets(); });
+  EXPECT_NE(e.find(path), std::string::npos) << e;
+  EXPECT_NE(e.find("link cycle"), std::string::npos) << e;
+  std::filesystem::remove(path);
+}
+
 TEST(Hdf5, TruncatedFileIsRejected) {
   const std::string path = temp_path("truncated.h5");
   { h5::File::create(path).write("x", Tensor::zeros({1000})); }
