@@ -13,6 +13,11 @@
 
 namespace lpt::h5 {
 
+// Whether open_read() first reads a file in a child process (the default; see core/hdf5.cpp). The
+// libFuzzer harnesses switch it off: a fork per input would slow them thirtyfold, and a crash
+// inside the HDF5 library is a finding they should report, not hide.
+void set_child_check(bool on);
+
 class File {
  public:
   static File open_read(const std::string& path);
