@@ -21,9 +21,6 @@ class ConvBnAct : public Module {
  public:
   ConvBnAct(std::shared_ptr<Conv2d> conv, std::shared_ptr<BatchNorm2d> bn, ops::Activation act);
   Variable forward(const Variable& x) override { return conv_bn(*conv_, *bn_, x, act_); }
-  // With a residual added before the activation.
-  Variable forward(const Variable& x, const Variable& residual) { return conv_bn(*conv_, *bn_, x, act_, residual); }
-  Conv2d& conv() { return *conv_; }
 
  private:
   std::shared_ptr<Conv2d> conv_;

@@ -177,6 +177,12 @@ const std::vector<ConvSpec>& model_convs() {
   return convs;
 }
 
+// "layer1 3x3 16->16 28px k3 s1 g1": a model conv in the benchmark's labels and the PyTorch table.
+std::string spec_label(const ConvSpec& c) {
+  return c.name + " " + std::to_string(c.c_in) + "->" + std::to_string(c.c_out) + " " + std::to_string(c.hw) + "px k" +
+         std::to_string(c.k) + " s" + std::to_string(c.stride) + " g" + std::to_string(c.groups);
+}
+
 // range(0): index into model_convs(); range(1): 0 fp32, 1 bf16 (all three GEMMs), 2 int8 (forward
 // only); range(2): 1 = forward+backward. Operands hold values exact in the lane's type.
 void BM_ModelConv(benchmark::State& state) {
@@ -206,8 +212,7 @@ void BM_ModelConv(benchmark::State& state) {
   const Shape ys = ops::conv2d_output_shape(xs, ws, p);
   const double flops = 2.0 * double(shape_numel(ys) * (c.c_in / c.groups) * c.k * c.k);
   set_rate(state, "GFLOP", flops * (backward ? 3 : 1));
-  state.SetLabel(c.name + " " + std::to_string(c.c_in) + "->" + std::to_string(c.c_out) + " " + std::to_string(c.hw) +
-                 "px k" + std::to_string(c.k) + " s" + std::to_string(c.stride) + " g" + std::to_string(c.groups));
+  state.SetLabel(spec_label(c));
 }
 
 void model_convs_and_lanes(benchmark::internal::Benchmark* b) {
@@ -312,11 +317,7 @@ void print_torch_table(const ModelConvCollector& c, bool torch) {
   for (const auto& col : cols) std::printf(" %17s", col[0]);
   std::printf("\n");
   for (size_t i = 0; i < convs.size(); ++i) {
-    const ConvSpec& s = model_convs()[size_t(convs[i])];
-    char label[96];
-    std::snprintf(label, sizeof label, "%s %ld->%ld %ldpx k%ld s%ld g%ld", s.name.c_str(), long(s.c_in), long(s.c_out),
-                  long(s.hw), long(s.k), long(s.stride), long(s.groups));
-    std::printf("%-58.58s", label);
+    std::printf("%-58.58s", spec_label(model_convs()[size_t(convs[i])]).c_str());
     for (size_t k = 0; k < 5; ++k) {
       const auto it = c.gflops.find({convs[i], lane_of[k], bwd_of[k]});
       char cell[40] = "-";
