@@ -17,6 +17,7 @@ EvalResult evaluate(Module& model, std::shared_ptr<const data::Dataset> dataset,
   const bool was_training = model.training();
   model.eval();
   NoGradGuard no_grad;
+  const FrozenWeights frozen(model);
   double loss_sum = 0;
   int64_t correct = 0, n = 0;
   std::vector<float> all_logits;

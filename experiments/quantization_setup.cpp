@@ -198,6 +198,16 @@ void set_calibrating(Module& model, bool on) {
     if (layer->quantizer()) layer->quantizer()->set_calibrating(on);
 }
 
+namespace {
+void set_weights_frozen(Module& model, bool on) {
+  for (auto& [name, layer] : gemm_layers(model))
+    if (layer->quantizer()) layer->quantizer()->set_weights_frozen(on);
+}
+}  // namespace
+
+FrozenWeights::FrozenWeights(Module& model) : model_(model) { set_weights_frozen(model, true); }
+FrozenWeights::~FrozenWeights() { set_weights_frozen(model_, false); }
+
 json take_quantization_diagnostics(Module& model) {
   json layers = json::object();
   std::map<std::string, double> macs;

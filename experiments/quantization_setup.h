@@ -36,6 +36,20 @@ void load_quantizer_state(Module& model, const std::vector<std::pair<std::string
 
 void set_collect_stats(Module& model, bool on);
 void set_calibrating(Module& model, bool on);
+
+// For its lifetime, every layer's weights count as frozen (GemmQuantizer::set_weights_frozen): an
+// evaluation quantizes and reorders each weight once, not once per batch. Nothing may change the
+// weights meanwhile.
+class FrozenWeights {
+ public:
+  explicit FrozenWeights(Module& model);
+  ~FrozenWeights();
+  FrozenWeights(const FrozenWeights&) = delete;
+  FrozenWeights& operator=(const FrozenWeights&) = delete;
+
+ private:
+  Module& model_;
+};
 // {"layers": {layer: {role: {...}}}, "mac_share": {precision: fraction}, "native_gemms": {...}}
 // since the last call (empty when nothing was recorded; native_gemms only where a GEMM takes the
 // native lane, see native_gemm_counts); clears what it reports.

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <span>
 
 #include "core/onednn/context.h"
 #include "core/ops/conv.h"
@@ -261,6 +262,58 @@ TEST(PrimitiveReuse, StepsAfterTheFirstCreateNoPrimitiveAndReorderEachWeightOnce
     for (auto& [name, layer] : gemm_layers(*t.model)) convs += name != "fc";
     EXPECT_EQ(onednn::weight_reorders() - reorders, 3 * convs - 1) << execution;
   }
+}
+
+// Evaluation holds the weights frozen (FrozenWeights): each weight is quantized and reordered into
+// its primitive's layout at the first batch, and later batches reorder nothing, with the logits
+// bit for bit those of an evaluation without the freeze. After a training step under a new freeze
+// the new weights are used. In the bf16 lane (MXINT8) and the int8 lane fused with batch norm
+// (VS-Quant); on a CPU without them the same holds for the fp32 GEMMs of the quantized layers.
+TEST(PrimitiveReuse, AnEvaluationQuantizesAndReordersEachWeightOnce) {
+  for (const char* config_name : {"resnet20_mxint8.json", "resnet20_vsquant_qat.json"}) {
+    SCOPED_TRACE(config_name);
+    const json config = load_experiment(std::string(LPT_SOURCE_DIR) + "/experiments/configs/" + config_name,
+                                        {"data.dataset=synthetic", "data.synthetic_size=16", "data.validation_size=0",
+                                         "training.batch_size=16"});
+    testing::BatchTraining t = testing::batch_training(config, 16, 10);
+    int64_t convs = 0;
+    for (auto& [name, layer] : gemm_layers(*t.model)) convs += name != "fc";
+    for (int64_t step = 0; step < 2; ++step) {
+      t.step(step);
+      t.model->eval();
+      NoGradGuard no_grad;
+      const auto logits = [&] { return (*t.model)(Variable(t.batch.images)).data().to_vector(); };
+      const std::vector<float> unfrozen = logits();
+      const FrozenWeights frozen(*t.model);
+      const int64_t before = onednn::weight_reorders();
+      EXPECT_EQ(logits(), unfrozen) << "step " << step;
+      EXPECT_EQ(onednn::weight_reorders() - before, convs) << "step " << step;
+      EXPECT_EQ(logits(), unfrozen) << "step " << step;
+      EXPECT_EQ(onednn::weight_reorders() - before, convs) << "step " << step << ": a later batch reordered weights";
+      t.model->train();
+    }
+  }
+}
+
+// While frozen, the weights are quantized at the first forward only: a change to them is not seen
+// (the caller's promise is broken on purpose here) until the freeze ends.
+TEST(PrimitiveReuse, FrozenWeightsAreQuantizedAtTheFirstForwardOnly) {
+  GemmQuantizer q("layer", false);
+  q.set_formats(formats_all(R"({"type":"int","bits":4,"granularity":"vector","vector_size":16})", Execution::emulated));
+  const GemmGeometry g{2, 16, 3, 3, 4, 3, 3, 3, 3, 1, false};
+  const Variable x(testing::random_tensor({2, 16, 3, 3}, 1).to(MemoryFormat::channels_last));
+  Variable w(testing::random_tensor({4, 16, 3, 3}, 2));
+  NoGradGuard no_grad;
+  const auto weights = [&] { return q.prepare(x, w, g, false).w.data().to_vector(); };
+  const std::vector<float> original = weights();
+  q.set_weights_frozen(true);
+  EXPECT_EQ(weights(), original);
+  for (float& v : std::span(w.data().data<float>(), size_t(w.data().numel()))) v *= 2;
+  EXPECT_EQ(weights(), original);
+  q.set_weights_frozen(false);
+  const std::vector<float> doubled = weights();
+  ASSERT_EQ(doubled.size(), original.size());
+  for (size_t i = 0; i < doubled.size(); ++i) EXPECT_EQ(doubled[i], 2 * original[i]) << i;
 }
 
 TEST(Bf16Training, OneStepOfResNet20AndMobileNetV2GivesTheEmulatedLoss) {

@@ -51,6 +51,27 @@ std::vector<std::pair<std::string, std::string>> recorded_impls();
 void count_weight_reorder();
 int64_t weight_reorders();
 
+// One weight in the layouts primitives take it in, each made once (by a reorder the caller gives)
+// and reused: a layer holds one while its weights are frozen (an evaluation), during which the
+// weights must not change.
+class WeightPacks {
+ public:
+  template <class Fill>
+  dnnl::memory get(const dnnl::memory::desc& md, Fill&& fill) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    dnnl::memory& m = packs_[desc_key(md)];
+    if (!m) {
+      m = dnnl::memory(md, engine());
+      fill(m);
+    }
+    return m;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::unordered_map<std::string, dnnl::memory> packs_;
+};
+
 // Process-wide cache of per-shape op state (primitive descriptors and primitives), so each is
 // created once per shape and reused by every later call.
 class PrimitiveCache {

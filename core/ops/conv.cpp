@@ -68,12 +68,17 @@ struct WeightsLayout {
         into_primitive ? onednn::make_reorder(user_md, prim_md, what) : onednn::make_reorder(prim_md, user_md, what);
   }
 
-  // The weights w (OIHW) in the primitive's layout.
-  dnnl::memory input(const Tensor& w) {
+  // The weights w (OIHW) in the primitive's layout: reordered into the buffer, or with `packs`
+  // (frozen weights) taken from there, reordered into it at the first call.
+  dnnl::memory input(const Tensor& w, const GemmLanes* lanes) {
     dnnl::memory u = mem(user, w);
     if (!buffer) return u;
-    reorder.execute(onednn::stream(), u, buffer);
-    onednn::count_weight_reorder();
+    const auto fill = [&](dnnl::memory& into) {
+      reorder.execute(onednn::stream(), u, into);
+      onednn::count_weight_reorder();
+    };
+    if (lanes && lanes->packs) return lanes->packs->get(buffer.get_desc(), fill);
+    fill(buffer);
     return buffer;
   }
   // Where the primitive writes the gradient that finish_output() then leaves in dw (OIHW).
@@ -155,7 +160,7 @@ Tensor conv_forward(const ConvShape& c, const GemmLanes* lanes, GemmOperand& x, 
       },
       [&](ConvForward& st, const Tensor& xv, const Tensor& wv, const Tensor& scales) {
         std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, mem(st.pd.src_desc(), xv)},
-                                                   {DNNL_ARG_WEIGHTS, st.weights.input(wv)},
+                                                   {DNNL_ARG_WEIGHTS, st.weights.input(wv, lanes)},
                                                    {DNNL_ARG_DST, mem(st.pd.dst_desc(), y)}};
         if (scales.defined()) {  // int8: y = sum·scale (+ b) by post-ops
           onednn::add_int8_output_args(st.pd, {.shift = b.defined()}, scales, b, Tensor(), args);
@@ -181,7 +186,7 @@ Tensor conv_backward_data(const ConvShape& c, const GemmLanes* lanes, GemmOperan
       },
       [&](ConvBackwardData& st, const Tensor& dyv, const Tensor& wv, const Tensor&) {
         st.prim.execute(onednn::stream(), {{DNNL_ARG_DIFF_DST, mem(st.pd.diff_dst_desc(), dyv)},
-                                           {DNNL_ARG_WEIGHTS, st.weights.input(wv)},
+                                           {DNNL_ARG_WEIGHTS, st.weights.input(wv, lanes)},
                                            {DNNL_ARG_DIFF_SRC, mem(st.pd.diff_src_desc(), dx)}});
       });
   if (direct) return dx;
@@ -248,7 +253,7 @@ Variable conv2d_int8_fused(const Variable& x, const Variable& w, const Conv2dPar
   for (int64_t o = 0; o < w_shape[0]; ++o) s[o] *= multiplier.data<float>()[o];
   Tensor y = Tensor::empty(y_shape, DType::f32, MemoryFormat::channels_last);
   std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, mem(st->pd.src_desc(), int8.x.data)},
-                                             {DNNL_ARG_WEIGHTS, st->weights.input(int8.w.data)},
+                                             {DNNL_ARG_WEIGHTS, st->weights.input(int8.w.data, &lanes)},
                                              {DNNL_ARG_DST, mem(st->pd.dst_desc(), y)}};
   // The post-ops' operands must outlive the call that executes the primitive.
   const Tensor shift = e.shift.contiguous(), residual = e.residual.defined() ? as_nhwc(e.residual) : Tensor();

@@ -41,6 +41,8 @@ void GemmLanes::record_no_kernel(Gemm g, const std::string& impl) const {
   if (runs) (*runs)[int(g)].no_kernel = impl;
 }
 
+void GemmLanes::freeze_weights(bool on) { packs = on ? std::make_shared<onednn::WeightPacks>() : nullptr; }
+
 bool is_reference_impl(const std::string& impl) { return impl.find("ref") != std::string::npos; }
 
 namespace {

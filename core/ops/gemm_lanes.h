@@ -14,6 +14,10 @@
 #include "core/bf16.h"
 #include "core/error.h"
 
+namespace lpt::onednn {
+class WeightPacks;
+}
+
 namespace lpt::ops {
 
 enum class Gemm { forward, backward_data, backward_weights };
@@ -42,11 +46,16 @@ struct GemmLanes {
   std::shared_ptr<GemmRuns> runs;   // when set, each call is recorded here
   bool required = false;            // a native GEMM with only a reference kernel is an error, not fp32
   std::string owner;                // the layer, for that error
+  // Set while the layer's weights are frozen (an evaluation): its weights in the layouts the
+  // primitives take them in, reordered at the first call and reused by the later ones.
+  std::shared_ptr<onednn::WeightPacks> packs;
 
   bool asks(Gemm g, Lane l) const { return lane[size_t(g)] == l; }
   bool any() const { return lane[0] != Lane::fp32 || lane[1] != Lane::fp32 || lane[2] != Lane::fp32; }
   void record(Gemm g, const std::string& impl, Lane ran, bool below_normal) const;
   void record_no_kernel(Gemm g, const std::string& impl) const;
+  // Starts (fresh packs) or ends keeping the weights' primitive layouts.
+  void freeze_weights(bool on);
 };
 
 // A forward GEMM operand's int8 form (SPEC §9): 8-bit integers (q, or q·S_v) whose product with

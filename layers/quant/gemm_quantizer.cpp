@@ -128,6 +128,12 @@ void GemmQuantizer::reset_gemm_counts() {
   for (ops::GemmRun& r : *lanes_.runs) r.bf16_calls = r.int8_calls = r.fp32_calls = r.below_normal_calls = 0;
 }
 
+void GemmQuantizer::set_weights_frozen(bool on) {
+  weights_frozen_ = on;
+  frozen_weights_.reset();
+  lanes_.freeze_weights(on);
+}
+
 ClipMode GemmQuantizer::mode(bool training) const {
   return calibrating_ ? ClipMode::calibrate : training ? ClipMode::train : ClipMode::evaluate;
 }
@@ -165,7 +171,10 @@ GemmQuantizer::Operands GemmQuantizer::prepare(const Variable& x, const Variable
       };
     if (weights_) {
       const BufferLayout l = forward_w_layout(g, *weights_.format());
-      QuantizedTensor q = weights_.apply(wc, l, m, seed, step, collect, int8);
+      // Frozen weights are quantized once; a forward collecting diagnostics quantizes them anew.
+      const bool reuse = weights_frozen_ && m == ClipMode::evaluate && !collect;
+      QuantizedTensor q = reuse && frozen_weights_ ? *frozen_weights_ : weights_.apply(wc, l, m, seed, step, collect, int8);
+      if (reuse) frozen_weights_ = q;
       w8 = std::move(q.int8);
       out.w = quantized_input(w, wc, std::move(q.value), formats_.weight_estimator, std::move(q.clip), l, to_dw);
     } else {  // fp32 weights whose gradients are quantized

@@ -37,6 +37,10 @@ class GemmQuantizer {
 
   void begin_step(uint64_t seed, uint64_t step) { seed_ = seed, step_ = step; }
   void set_calibrating(bool on) { calibrating_ = on; }
+  // While on, the caller promises that the weights do not change (an evaluation): evaluation's
+  // quantization of the weights and their primitive layouts are made at the first forward and
+  // reused by the later ones. Off drops them.
+  void set_weights_frozen(bool on);
   // The next forward (and its backward) record diagnostics of every role.
   void set_collect_stats(bool on) { collect_ = on; }
 
@@ -102,7 +106,8 @@ class GemmQuantizer {
   RoleQuantizer weights_, activations_, errors_data_, errors_weights_, weight_gradients_, weights_data_,
       activations_weights_;
   uint64_t seed_ = 0, step_ = 0;
-  bool calibrating_ = false, collect_ = false;
+  bool calibrating_ = false, collect_ = false, weights_frozen_ = false;
+  std::optional<QuantizedTensor> frozen_weights_;  // evaluation's quantization of the frozen weights
   std::map<std::string, double> macs_;
   ops::GemmLanes lanes_;
 };
