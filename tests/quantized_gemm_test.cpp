@@ -55,6 +55,28 @@ TEST(QuantizedGemm, EstimatorClipIsPerGroup) {
   EXPECT_EQ(dx, (std::vector<float>{0.5f, 1.0f, 1.0f, 0.5f}));
 }
 
+// PWL's 1-bit mask and its backward give estimator_backward's result bit for bit: per-channel clips
+// whose groups start inside a mask byte (runs of 37 and of 49), a length that is no multiple of
+// 8, more elements than one thread chunk (2^14), values exactly at ±clip (inside), NaN (outside).
+TEST(QuantizedGemm, PwlMaskAndItsBackwardMatchTheEstimatorRule) {
+  for (const Shape& shape : {Shape{3, 37}, Shape{5, 9, 49}, Shape{600, 3, 49}}) {
+    const BufferLayout l = BufferLayout::row_major(shape, int(shape.size()) - 1, 0);
+    const Tensor x = random_tensor(shape, 7, -2, 2), dy = random_tensor(shape, 8, -1, 1);
+    std::vector<float> clip(static_cast<size_t>(shape[0]));
+    for (size_t c = 0; c < clip.size(); ++c) clip[c] = 0.25f + 0.01f * float(c % 100);
+    float* xs = x.data<float>();
+    const int64_t per = x.numel() / shape[0];
+    xs[0] = clip[0], xs[1] = -clip[0], xs[2] = std::nanf(""), xs[per + 3] = clip[1];
+    const int64_t n = x.numel();
+    std::vector<float> expected(static_cast<size_t>(n)), got(static_cast<size_t>(n));
+    estimator_backward(Estimator::pwl, xs, dy.data<float>(), expected.data(), clip, l);
+    pwl_backward(pwl_mask(xs, clip, l), dy.data<float>(), got.data(), n);
+    EXPECT_EQ(got, expected) << shape_str(shape);
+    EXPECT_EQ(got[0], dy.data<float>()[0]);
+    EXPECT_EQ(got[2], 0.0f);
+  }
+}
+
 // A linear layer with formats on every role against the plain fp32 op on pre-quantized operands:
 // forward on (Q(x), Q(w)); dx from dy blocked along the outputs; dw from dy blocked along the batch,
 // then quantized as weight gradients.

@@ -46,11 +46,23 @@ void GemmLanes::freeze_weights(bool on) { packs = on ? std::make_shared<onednn::
 bool is_reference_impl(const std::string& impl) { return impl.find("ref") != std::string::npos; }
 
 namespace {
+// y = q·scale, one scale per run of n/scales.size() elements (no division per element).
 template <class T>
 void scale_int8(const T* q, float* y, int64_t n, const std::vector<float>& scales) {
+  if (scales.size() == 1) {
+    const float s = scales[0];
+#pragma omp parallel for simd schedule(static)
+    for (int64_t m = 0; m < n; ++m) y[m] = float(q[m]) * s;
+    return;
+  }
   const int64_t per = n / int64_t(scales.size());
 #pragma omp parallel for schedule(static)
-  for (int64_t m = 0; m < n; ++m) y[m] = float(q[m]) * scales[size_t(m / per)];
+  for (size_t g = 0; g < scales.size(); ++g) {
+    const float s = scales[g];
+    const int64_t b = int64_t(g) * per;
+#pragma omp simd
+    for (int64_t m = b; m < b + per; ++m) y[m] = float(q[m]) * s;
+  }
 }
 }  // namespace
 
