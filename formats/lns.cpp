@@ -1,5 +1,7 @@
 #include "formats/lns.h"
 
+#include <immintrin.h>
+
 #include <algorithm>
 #include <cmath>
 #include <numbers>
@@ -23,6 +25,11 @@ struct LnsTables {
   std::vector<float> inv32;   // per group: fl32(1/scale), for the fp32 series
   std::vector<double> pow;    // pow[k] = 2^(−k/γ), k in [0, kmax]
   std::vector<float> mag;     // per-tensor scale, kmax < 4096: mag[k] = magnitude(scales[0], k)
+  // log2 γ when mag repeats every γ codes halved, mag[k] = mag[k mod γ]·2^(−⌊k/γ⌋) bit for bit (γ a
+  // power of two ≤ 16, no entry subnormal: checked entry by entry), else −1. The AVX-512 kernel
+  // then reads mag[k] as a permute of its first γ entries and an exponent subtract, where a gather
+  // from the whole table is slow.
+  int period_shift = -1;
   int kmax;
   double gamma;
   double margin;  // rounding decisions closer than this to a boundary take the exact formula
@@ -170,6 +177,32 @@ LPT_AVX512 int series_codes_f32_avx512(const float* x, const float* inv, int64_t
 LPT_AVX512 void chunk_values_table_avx512(const float* x, const int32_t* k, const float* mag, int64_t n, float* y) {
   chunk_values_table(x, k, mag, n, y);
 }
+// GCC 12's AVX-512 intrinsics pass _mm512_undefined_*() as the unused merge operand, and
+// -Wmaybe-uninitialized reports at every inlined use (GCC bug 105593, fixed in GCC 13).
+#pragma GCC diagnostic push
+#ifndef __clang__
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+// chunk_values_table for a table that repeats every 2^shift codes halved (LnsTables::period_shift):
+// ±(mag[k mod γ] with ⌊k/γ⌋ taken off its exponent), +0 for k = −1.
+LPT_AVX512 void chunk_values_periodic_avx512(const float* x, const int32_t* k, const float* mag, int shift, int64_t n,
+                                             float* y) {
+  alignas(64) float first[16] = {};
+  std::copy_n(mag, 1 << shift, first);
+  const __m512 table = _mm512_load_ps(first);
+  const __m512i low = _mm512_set1_epi32((1 << shift) - 1), sign = _mm512_set1_epi32(int32_t(0x80000000u));
+  const __m512i count = _mm512_set1_epi32(shift);
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 in = n - i >= 16 ? __mmask16(0xffff) : __mmask16((1u << (n - i)) - 1);
+    const __m512i kv = _mm512_maskz_loadu_epi32(in, k + i);
+    const __mmask16 keep = _mm512_mask_cmpge_epi32_mask(in, kv, _mm512_setzero_si512());
+    const __m512i m = _mm512_castps_si512(_mm512_maskz_permutexvar_ps(keep, _mm512_and_si512(kv, low), table));
+    const __m512i halvings = _mm512_slli_epi32(_mm512_srav_epi32(kv, count), 23);
+    const __m512i s = _mm512_and_si512(_mm512_maskz_loadu_epi32(in, x + i), sign);
+    _mm512_mask_storeu_epi32(y + i, in, _mm512_maskz_or_epi32(keep, _mm512_sub_epi32(m, halvings), s));
+  }
+}
+#pragma GCC diagnostic pop
 #undef LPT_AVX512
 
 // Per-thread scratch for one chunk.
@@ -254,6 +287,13 @@ void set_scales(LnsTables& t, std::vector<float> scales) {
   if (!t.per_channel && t.kmax < 4096) {  // a table per call is cheap next to the tensor only for short codes
     t.mag.resize(t.pow.size());
     for (size_t k = 0; k < t.mag.size(); ++k) t.mag[k] = t.magnitude(t.scales[0], int(k));
+    const int shift = int(std::log2(t.gamma));
+    bool periodic = t.gamma == double(1 << std::max(shift, 0)) && shift >= 0 && shift <= 4;
+    for (size_t k = 0; periodic && k < t.mag.size(); ++k) {
+      const uint32_t halved = std::bit_cast<uint32_t>(t.mag[k & ((1u << shift) - 1)]) - uint32_t((k >> shift) << 23);
+      periodic = std::fpclassify(t.mag[k]) == FP_NORMAL && std::bit_cast<uint32_t>(t.mag[k]) == halved;
+    }
+    t.period_shift = periodic ? shift : -1;
   }
 }
 
@@ -318,6 +358,8 @@ void lns_quantize(const LnsParams& p, const float* x, float* y, const BufferLayo
   const auto from_table = avx512 ? chunk_values_table_avx512 : chunk_values_table;
   for_each_chunk(t, x, l.numel(), o.rounding, [&](int64_t c0, int64_t n, const Chunk& ch) {
     if (t.mag.empty()) values(x + c0, ch.scale.data(), ch.k.data(), t.pow.data(), n, y + c0);
+    else if (avx512 && t.period_shift >= 0)
+      chunk_values_periodic_avx512(x + c0, ch.k.data(), t.mag.data(), t.period_shift, n, y + c0);
     else from_table(x + c0, ch.k.data(), t.mag.data(), n, y + c0);
   });
 }

@@ -105,6 +105,18 @@ TEST(FormatLns, MatchesNaiveLoop) {
   }
 }
 
+// Per-tensor scales so small that the last codes' magnitudes are subnormal, where the per-tensor
+// table no longer repeats every γ codes halved, and scales that are no power of two.
+TEST(FormatLns, MatchesNaiveLoopWithTinyAndOddScales) {
+  for (const LnsParams& p : {lns(8, 8), lns(6, 4), lns(5, 1), lns(8, 16)}) {
+    for (const float scale : {1e-36f, 1e-33f, 0.7f}) {
+      std::vector<float> x = spread_values(1001, 18, 2);
+      for (float& v : x) v *= scale;
+      EXPECT_TRUE(same_bits(quantize(p, x), reference(p, x, flat(1001)))) << p.bits << " " << p.gamma << " " << scale;
+    }
+  }
+}
+
 TEST(FormatLns, MatchesNaiveLoopNearRoundingBoundaries) {
   // Values within a few ulps of the boundaries scale·2^(−(k+0.5)/γ) between codes (and, with
   // stochastic rounding, anywhere), where the kernel's fast log2 must defer to the formula.
