@@ -188,6 +188,25 @@ TEST(GemmLaneChoice, FormatsTheirRowCallsBf16ExactRunInBf16) {
   }
 }
 
+// The operands a backward GEMM reads from the forward pass are kept as bf16 copies wherever their
+// format is bf16-exact, in the emulated lane too (half of fp32's memory; the copy's values are the
+// operand's exactly), and as fp32 values where it is not.
+TEST(GemmLaneChoice, BackwardOperandsOfBf16ExactFormatsAreKeptAsBf16InEveryLane) {
+  for (const Execution e : {Execution::emulated, Execution::automatic}) {
+    GemmQuantizer q("layer", false);
+    q.set_formats(formats_all(R"({"type":"mx","element":"fp4_e2m1"})", e));
+    if (e == Execution::emulated) EXPECT_FALSE(q.lanes().keeps_bf16(ops::Gemm::forward)) << "keeps nothing";
+    EXPECT_TRUE(q.lanes().keeps_bf16(ops::Gemm::backward_data));
+    EXPECT_TRUE(q.lanes().keeps_bf16(ops::Gemm::backward_weights));
+  }
+  GemmQuantizer q("layer", false);
+  GemmFormats f = formats_all(R"({"type":"mx","element":"fp4_e2m1"})", Execution::emulated);
+  f.activations = fmt(R"({"type":"lns","bits":8,"gamma":8})");
+  q.set_formats(f);
+  EXPECT_TRUE(q.lanes().keeps_bf16(ops::Gemm::backward_data)) << "w is MXFP4";
+  EXPECT_FALSE(q.lanes().keeps_bf16(ops::Gemm::backward_weights)) << "x is LNS";
+}
+
 TEST(GemmLaneChoice, OtherFormatsAndFp32OperandsStayEmulated) {
   for (const char* json : {R"({"type":"int","bits":4,"granularity":"vector","vector_size":16})",
                            R"({"type":"lns","bits":8,"gamma":8})", R"({"type":"fp8_e4m3","scale":"tensor"})",

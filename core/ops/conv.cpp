@@ -299,17 +299,18 @@ Variable conv2d(const Variable& x, const Variable& w, const Variable& bias, cons
   if (has_bias) inputs.push_back(bias);
   // dx goes back in x's layout: its strides when dense, contiguous otherwise (as empty_like).
   const Shape dx_strides = x.data().is_dense() ? x.data().strides() : contiguous_strides(x_shape);
-  // Only what backward reads is kept, in the type its GEMM reads: x for the weight gradient, w for
-  // the input gradient (a bf16 copy made for the forward GEMM is reused).
+  // Only what backward reads is kept: x for the weight gradient, w for the input gradient; as a bf16
+  // copy where its values are bf16-exact (GemmLanes::keeps_bf16; a copy made for the forward GEMM
+  // is reused), else as the int8 form or the fp32 values.
   BackwardOperands ops = backward ? *backward : BackwardOperands{};
   GemmOperand saved_x, saved_w;
   if (need_dw) {
     saved_x = ops.x_for_weights.defined() ? GemmOperand{as_nhwc(ops.x_for_weights), {}, {}} : xs;
-    saved_x.keep(lanes && lanes->asks(Gemm::backward_weights, Lane::bf16));
+    saved_x.keep(lanes && lanes->keeps_bf16(Gemm::backward_weights));
   }
   if (need_dx) {
     saved_w = ops.w_for_data.defined() ? GemmOperand{ops.w_for_data.contiguous(), {}, {}} : wc;
-    saved_w.keep(lanes && lanes->asks(Gemm::backward_data, Lane::bf16));
+    saved_w.keep(lanes && lanes->keeps_bf16(Gemm::backward_data));
   }
   const std::optional<GemmLanes> lanes_copy = lanes ? std::optional<GemmLanes>(*lanes) : std::nullopt;
   return make_result(

@@ -50,7 +50,14 @@ struct GemmLanes {
   // primitives take them in, reordered at the first call and reused by the later ones.
   std::shared_ptr<onednn::WeightPacks> packs;
 
+  // Per GEMM: the operand a backward GEMM reads from the forward pass (backward-data's w,
+  // backward-weights' x) is bf16-exact, so the pass keeps it as its bf16 copy, half of fp32,
+  // whatever lane the GEMM then runs in (an fp32 GEMM reads the copy's exact fp32 values).
+  std::array<bool, kGemms> saved_bf16_exact{};
+
   bool asks(Gemm g, Lane l) const { return lane[size_t(g)] == l; }
+  // Whether backward GEMM g keeps its forward-pass operand as a bf16 copy.
+  bool keeps_bf16(Gemm g) const { return asks(g, Lane::bf16) || saved_bf16_exact[size_t(g)]; }
   bool any() const { return lane[0] != Lane::fp32 || lane[1] != Lane::fp32 || lane[2] != Lane::fp32; }
   void record(Gemm g, const std::string& impl, Lane ran, bool below_normal) const;
   void record_no_kernel(Gemm g, const std::string& impl) const;

@@ -159,17 +159,17 @@ Variable linear(const Variable& x, const Variable& w, const Variable& bias, cons
 
   std::vector<Variable> inputs{x, w};
   if (has_bias) inputs.push_back(bias);
-  // Only what backward reads is kept, in the type its GEMM reads: x for the weight gradient, w for
-  // the input gradient.
+  // Only what backward reads is kept: x for the weight gradient, w for the input gradient, as a bf16
+  // copy where its values are bf16-exact (GemmLanes::keeps_bf16).
   BackwardOperands ops = backward ? *backward : BackwardOperands{};
   GemmOperand saved_x, saved_w;
   if (need_dw) {
     saved_x = ops.x_for_weights.defined() ? GemmOperand{ops.x_for_weights.contiguous(), {}, {}} : xc;
-    saved_x.keep(lanes && lanes->asks(Gemm::backward_weights, Lane::bf16));
+    saved_x.keep(lanes && lanes->keeps_bf16(Gemm::backward_weights));
   }
   if (need_dx) {
     saved_w = ops.w_for_data.defined() ? GemmOperand{ops.w_for_data.contiguous(), {}, {}} : wc;
-    saved_w.keep(lanes && lanes->asks(Gemm::backward_data, Lane::bf16));
+    saved_w.keep(lanes && lanes->keeps_bf16(Gemm::backward_data));
   }
   const std::optional<GemmLanes> lanes_copy = lanes ? std::optional<GemmLanes>(*lanes) : std::nullopt;
   return make_result(

@@ -102,6 +102,9 @@ void GemmQuantizer::plan_lanes() {
               "': execution \"native\": the ", ops::gemm_name(gemm), " GEMM cannot run natively: ",
               gemm == ops::Gemm::forward ? "not in int8: " + why_int8 + "; not in bf16: " + why_bf16 : why_bf16);
     lanes_.lane[size_t(g)] = formats_.execution == Execution::emulated ? ops::Lane::fp32 : lane;
+    // The forward-pass operand of a backward GEMM: backward-data's w (b), backward-weights' x (a).
+    const RoleQuantizer* saved = gemm == ops::Gemm::backward_data ? b : gemm == ops::Gemm::backward_weights ? a : nullptr;
+    lanes_.saved_bf16_exact[size_t(g)] = saved && *saved && saved->format()->exact_type() == DType::bf16;
   }
   lanes_.required = formats_.execution == Execution::native;
   lanes_.owner = layer_;
