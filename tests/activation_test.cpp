@@ -45,5 +45,26 @@ TEST(Relu6, GradientMatchesFiniteDifferences) {
                         {away_from_kinks({3, 40}, 4)}));
 }
 
+// At and beside the kinks, where finite differences cannot look: the gradient passes where the
+// ReLU output is > 0 and strictly inside (0, 6) for ReLU6 (PyTorch's conventions), zero at NaN;
+// lengths that are no multiple of the mask's eight elements per byte.
+TEST(Relu, GradientAtTheKinksAndNaN) {
+  const float nan = std::nanf(""), inf = INFINITY;
+  const std::vector<float> x = {0.0f, -0.0f, 1e-45f, -1e-45f, 6.0f, 5.999999f, 6.000001f, nan, inf, -inf, 3.0f,
+                                -3.0f, 0.0f, 7.0f, 1.0f, -1.0f, 2.0f, 0.5f, 6.0f};
+  for (int64_t n : {int64_t(x.size()), int64_t(8), int64_t(3)}) {
+    const Tensor xt = Tensor::from_vector({n}, std::vector<float>(x.begin(), x.begin() + n));
+    const Tensor ones = Tensor::from_vector({n}, std::vector<float>(size_t(n), 1.0f));
+    Variable a(xt, true), b(xt, true);
+    ops::relu(a).backward(ones);
+    ops::relu6(b).backward(ones);
+    const std::vector<float> ga = a.grad().to_vector(), gb = b.grad().to_vector();
+    for (int64_t i = 0; i < n; ++i) {
+      EXPECT_EQ(ga[size_t(i)], x[size_t(i)] > 0 ? 1.0f : 0.0f) << "relu at " << x[size_t(i)];
+      EXPECT_EQ(gb[size_t(i)], x[size_t(i)] > 0 && x[size_t(i)] < 6 ? 1.0f : 0.0f) << "relu6 at " << x[size_t(i)];
+    }
+  }
+}
+
 }  // namespace
 }  // namespace lpt

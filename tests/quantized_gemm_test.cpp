@@ -5,6 +5,7 @@
 
 #include <cmath>
 
+#include "core/bit_mask.h"
 #include "core/ops/conv.h"
 #include "core/ops/linear.h"
 #include "formats/quantize.h"
@@ -55,10 +56,10 @@ TEST(QuantizedGemm, EstimatorClipIsPerGroup) {
   EXPECT_EQ(dx, (std::vector<float>{0.5f, 1.0f, 1.0f, 0.5f}));
 }
 
-// PWL's 1-bit mask and its backward give estimator_backward's result bit for bit: per-channel clips
+// PWL's 1-bit mask, applied by masked_copy, gives estimator_backward's result bit for bit: per-channel clips
 // whose groups start inside a mask byte (runs of 37 and of 49), a length that is no multiple of
 // 8, more elements than one thread chunk (2^14), values exactly at ±clip (inside), NaN (outside).
-TEST(QuantizedGemm, PwlMaskAndItsBackwardMatchTheEstimatorRule) {
+TEST(QuantizedGemm, PwlMaskAppliedMatchesTheEstimatorRule) {
   for (const Shape& shape : {Shape{3, 37}, Shape{5, 9, 49}, Shape{600, 3, 49}}) {
     const BufferLayout l = BufferLayout::row_major(shape, int(shape.size()) - 1, 0);
     const Tensor x = random_tensor(shape, 7, -2, 2), dy = random_tensor(shape, 8, -1, 1);
@@ -70,7 +71,7 @@ TEST(QuantizedGemm, PwlMaskAndItsBackwardMatchTheEstimatorRule) {
     const int64_t n = x.numel();
     std::vector<float> expected(static_cast<size_t>(n)), got(static_cast<size_t>(n));
     estimator_backward(Estimator::pwl, xs, dy.data<float>(), expected.data(), clip, l);
-    pwl_backward(pwl_mask(xs, clip, l), dy.data<float>(), got.data(), n);
+    masked_copy(pwl_mask(xs, clip, l), dy.data<float>(), got.data(), n);
     EXPECT_EQ(got, expected) << shape_str(shape);
     EXPECT_EQ(got[0], dy.data<float>()[0]);
     EXPECT_EQ(got[2], 0.0f);

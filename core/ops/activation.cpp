@@ -1,5 +1,6 @@
 #include "core/ops/activation.h"
 
+#include "core/bit_mask.h"
 #include "core/elementwise.h"
 
 namespace lpt::ops {
@@ -13,20 +14,22 @@ void relu_forward(float* out, const float* in, int64_t n) {
   }
 }
 
-// The gradient passes where the output is positive (PyTorch's convention: 0 at x = 0).
-void relu_backward(float* din, const float* out, const float* dout, int64_t n) {
-#pragma omp parallel for simd schedule(static)
-  for (int64_t i = 0; i < n; ++i) din[i] = out[i] > 0.0f ? dout[i] : 0.0f;
-}
+// The gradient passes where the output is positive (PyTorch's convention: 0 at x = 0). Backward
+// keeps one bit per element, not the output (which the next layer may keep in a narrower form).
+Tensor relu_mask(const float* out, int64_t n) { return bit_mask(out, n, Positive{}); }
+void relu_backward(float* din, const Tensor& mask, const float* dout, int64_t n) { masked_copy(mask, dout, din, n); }
 
 Variable relu(const Variable& x) {
   const Tensor in = x.data().is_dense() ? x.data() : x.data().contiguous();
   Tensor out = Tensor::empty_like(in);
   relu_forward(out.data<float>(), in.data<float>(), in.numel());
-  return make_result(out, "relu", {x}, [out](std::vector<Variable>& inputs, const Tensor& dout) {
-    const Tensor g = like_layout(dout, out);
-    Tensor din = Tensor::empty_like(out);
-    relu_backward(din.data<float>(), out.data<float>(), g.data<float>(), out.numel());
+  if (!grad_enabled() || !x.requires_grad()) return Variable(out);
+  const Tensor mask = relu_mask(out.data<float>(), out.numel());
+  const Shape strides = out.strides();
+  return make_result(out, "relu", {x}, [mask, strides](std::vector<Variable>& inputs, const Tensor& dout) {
+    const Tensor g = with_strides(dout, strides);
+    Tensor din = Tensor::empty_like(g);
+    relu_backward(din.data<float>(), mask, g.data<float>(), g.numel());
     inputs[0].accumulate_grad(din);
   });
 }
@@ -40,20 +43,22 @@ void relu6_forward(float* out, const float* in, int64_t n) {
   }
 }
 
-// The gradient passes strictly inside (0, 6), as in PyTorch's hardtanh backward.
-void relu6_backward(float* din, const float* in, const float* dout, int64_t n) {
-#pragma omp parallel for simd schedule(static)
-  for (int64_t i = 0; i < n; ++i) din[i] = (in[i] > 0.0f && in[i] < 6.0f) ? dout[i] : 0.0f;
-}
+// The gradient passes strictly inside (0, 6), as in PyTorch's hardtanh backward; backward keeps
+// one bit per element.
+Tensor relu6_mask(const float* in, int64_t n) { return bit_mask(in, n, Between0And6{}); }
+void relu6_backward(float* din, const Tensor& mask, const float* dout, int64_t n) { masked_copy(mask, dout, din, n); }
 
 Variable relu6(const Variable& x) {
   const Tensor in = x.data().is_dense() ? x.data() : x.data().contiguous();
   Tensor out = Tensor::empty_like(in);
   relu6_forward(out.data<float>(), in.data<float>(), in.numel());
-  return make_result(out, "relu6", {x}, [in](std::vector<Variable>& inputs, const Tensor& dout) {
-    const Tensor g = like_layout(dout, in);
-    Tensor din = Tensor::empty_like(in);
-    relu6_backward(din.data<float>(), in.data<float>(), g.data<float>(), in.numel());
+  if (!grad_enabled() || !x.requires_grad()) return Variable(out);
+  const Tensor mask = relu6_mask(in.data<float>(), in.numel());
+  const Shape strides = in.strides();
+  return make_result(out, "relu6", {x}, [mask, strides](std::vector<Variable>& inputs, const Tensor& dout) {
+    const Tensor g = with_strides(dout, strides);
+    Tensor din = Tensor::empty_like(g);
+    relu6_backward(din.data<float>(), mask, g.data<float>(), g.numel());
     inputs[0].accumulate_grad(din);
   });
 }

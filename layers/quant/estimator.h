@@ -18,11 +18,9 @@ namespace lpt {
 Variable quantized_input(const Variable& x, const Tensor& source, Tensor xq, Estimator e, std::vector<float> clip,
                          const formats::BufferLayout& l, std::function<Tensor(const Tensor&)> grad_transform);
 
-// PWL's backward needs only whether |x| ≤ its group's clip value: one bit per element in memory
-// order (bit m%8 of byte m/8), what quantized_input keeps for PWL instead of x (SPEC §9).
+// PWL's backward needs only whether |x| ≤ its group's clip value: a bit mask (core/bit_mask.h) in
+// memory order, what quantized_input keeps for PWL instead of x (SPEC §9); masked_copy applies it.
 Tensor pwl_mask(const float* x, const std::vector<float>& clip, const formats::BufferLayout& l);
-// dx[m] = dy[m] where the mask's bit m is set, else 0.
-void pwl_backward(const Tensor& mask, const float* dy, float* dx, int64_t n);
 
 // The backward rule alone on buffers (x, dy, dx in the memory order `l` describes).
 void estimator_backward(Estimator e, const float* x, const float* dy, float* dx, const std::vector<float>& clip,
