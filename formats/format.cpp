@@ -41,6 +41,10 @@ nlohmann::json Format::json() const { return traits_of(params_).json(params_); }
 std::string Format::name() const { return traits_of(params_).name(params_); }
 double Format::bits_per_value() const { return traits_of(params_).bits_per_value(params_); }
 DType Format::exact_type() const { return traits_of(params_).exact_type(params_); }
+bool Format::has_codebook() const {
+  const FormatTraits& t = traits_of(params_);
+  return t.has_codebook && t.has_codebook(params_);
+}
 ScaleTraits Format::scales() const { return traits_of(params_).scales(params_); }
 
 Rounding Format::rounding() const {

@@ -49,6 +49,9 @@ class Format final : public NumberFormat {
   // The narrowest hardware type holding every quantized value exactly (SPEC §9): bf16; s8 / u8
   // (8-bit integers times an fp32 scale per group, quantize_int8 gives them); or f32.
   DType exact_type() const;
+  // Whether one call's values are a codebook of ≤ 256 values indexed by one-byte codes
+  // (quantize_codebook gives them): LNS with ≤ 8 bits per tensor.
+  bool has_codebook() const;
   // How its scales group and what it clips (the trait table's ScaleTraits).
   ScaleTraits scales() const;
 

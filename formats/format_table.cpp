@@ -323,6 +323,12 @@ std::vector<EncodedArray> arrays(const FormatParams& fp, const EncodedData& ed) 
 EncodedData from_arrays(const FormatParams&, const std::vector<EncodedArray>& a) {
   return LnsEncoded{packed_of(a[0]), values_of<float>(a[1])};
 }
+
+bool has_codebook(const FormatParams& fp) { return lns_has_codebook(of(fp)); }
+std::vector<float> quantize_codebook(const FormatParams& fp, const float* x, float* y, uint8_t* codes,
+                                     const BufferLayout& l, const QuantizeOptions& o) {
+  return lns_quantize_codebook(of(fp), x, y, codes, l, o);
+}
 }  // namespace lns_kind
 
 // ---- minifloats -----------------------------------------------------------------------------
@@ -503,7 +509,9 @@ const std::vector<FormatTraits>& format_table() {
        lns_kind::arrays,
        lns_kind::from_arrays,
        {R"({"type":"lns","bits":8,"gamma":8})", R"({"type":"lns","bits":8,"gamma":8,"granularity":"channel"})",
-        R"({"type":"lns","bits":5,"gamma":2})", R"({"type":"lns","bits":8,"gamma":8,"rounding":"stochastic"})"}},
+        R"({"type":"lns","bits":5,"gamma":2})", R"({"type":"lns","bits":8,"gamma":8,"rounding":"stochastic"})"},
+       lns_kind::has_codebook,
+       lns_kind::quantize_codebook},
       {"minifloat",
        {"fp8_e4m3", "fp8_e5m2", "fp6_e3m2", "fp6_e2m3", "fp4_e2m1"},
        minifloat_kind::parse,

@@ -53,6 +53,13 @@ struct FormatTraits {
   // format and shape (names, order, dtypes, sizes, code counts).
   EncodedData (*from_arrays)(const FormatParams& p, const std::vector<EncodedArray>& a);
   std::vector<std::string> examples;  // representative formats as JSON: tests and benchmarks loop over them
+  // Whether one call's values are a codebook of at most 256 fp32 values indexed by the format's own
+  // codes (LNS with ≤ 8 bits per tensor); then quantize_codebook gives one byte per value and the
+  // codebook, codebook[code] bit for bit the value quantize() gives, which y receives too. A
+  // backward pass keeps such codes instead of fp32 values. Null: never.
+  bool (*has_codebook)(const FormatParams& p) = nullptr;
+  std::vector<float> (*quantize_codebook)(const FormatParams& p, const float* x, float* y, uint8_t* codes,
+                                          const BufferLayout& l, const QuantizeOptions& o) = nullptr;
 };
 
 // Rows in FormatParams' order.

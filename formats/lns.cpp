@@ -350,18 +350,50 @@ void validate(const LnsParams& p) {
 
 double bits_per_value(const LnsParams& p) { return p.bits; }
 
-void lns_quantize(const LnsParams& p, const float* x, float* y, const BufferLayout& l, const QuantizeOptions& o) {
-  validate(p);
-  const LnsTables t = make_tables(p, x, l, o.name);
+namespace {
+// Quantizes x into y and calls codes(c0, n, chunk) on every chunk of codes.
+template <class Codes>
+void quantize_chunks(const LnsTables& t, const float* x, float* y, const QuantizeOptions& o,
+                     Codes&& codes) {
   const bool avx512 = cpu_has_avx512();
   const auto values = avx512 ? chunk_values_avx512 : chunk_values;
   const auto from_table = avx512 ? chunk_values_table_avx512 : chunk_values_table;
-  for_each_chunk(t, x, l.numel(), o.rounding, [&](int64_t c0, int64_t n, const Chunk& ch) {
+  for_each_chunk(t, x, t.layout.numel(), o.rounding, [&](int64_t c0, int64_t n, const Chunk& ch) {
     if (t.mag.empty()) values(x + c0, ch.scale.data(), ch.k.data(), t.pow.data(), n, y + c0);
     else if (avx512 && t.period_shift >= 0)
       chunk_values_periodic_avx512(x + c0, ch.k.data(), t.mag.data(), t.period_shift, n, y + c0);
     else from_table(x + c0, ch.k.data(), t.mag.data(), n, y + c0);
+    codes(c0, n, ch);
   });
+}
+}  // namespace
+
+void lns_quantize(const LnsParams& p, const float* x, float* y, const BufferLayout& l, const QuantizeOptions& o) {
+  validate(p);
+  quantize_chunks(make_tables(p, x, l, o.name), x, y, o, [](int64_t, int64_t, const Chunk&) {});
+}
+
+bool lns_has_codebook(const LnsParams& p) { return p.granularity == LnsGranularity::tensor && p.bits <= 8; }
+
+std::vector<float> lns_quantize_codebook(const LnsParams& p, const float* x, float* y, uint8_t* codes,
+                                         const BufferLayout& l, const QuantizeOptions& o) {
+  validate(p);
+  LPT_CHECK(lns_has_codebook(p), "tensor '", o.name, "': lns", p.bits, " per channel or with more than 8 bits has no codebook");
+  const LnsTables t = make_tables(p, x, l, o.name);
+  const int32_t sign = 1 << (p.bits - 1), zero = lns_zero_code(p);
+  std::vector<float> book(size_t(1) << p.bits, 0.0f);
+  for (int k = 0; k <= t.kmax; ++k) {
+    book[size_t(k)] = t.magnitude(t.scales[0], k);
+    book[size_t(sign | k)] = -book[size_t(k)];
+  }
+  quantize_chunks(t, x, y, o, [&](int64_t c0, int64_t n, const Chunk& ch) {
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) {
+      const int32_t k = ch.k[size_t(i)];
+      codes[c0 + i] = uint8_t(k < 0 ? zero : (std::bit_cast<int32_t>(x[c0 + i]) < 0 ? sign : 0) | k);
+    }
+  });
+  return book;
 }
 
 LnsEncoded lns_encode(const LnsParams& p, const float* x, const BufferLayout& l, const QuantizeOptions& o) {

@@ -33,6 +33,12 @@ inline int lns_zero_code(const LnsParams& p) { return (1 << (p.bits - 1)) - 1; }
 // x == y is allowed. Errors name o.name: NaN/Inf input, channel granularity without a channel
 // axis. o.rounding gives the rounding mode and stochastic rounding's key.
 void lns_quantize(const LnsParams& p, const float* x, float* y, const BufferLayout& l, const QuantizeOptions& o);
+// Per tensor with bits ≤ 8, one call's values are the codebook {±fl32(scale·2^(−k/γ)), +0}
+// indexed by the codes: lns_quantize_codebook writes y as lns_quantize does, the codes (one byte
+// each, memory order) and returns the codebook (2^bits entries; unused codes hold +0).
+bool lns_has_codebook(const LnsParams& p);
+std::vector<float> lns_quantize_codebook(const LnsParams& p, const float* x, float* y, uint8_t* codes,
+                                         const BufferLayout& l, const QuantizeOptions& o);
 LnsEncoded lns_encode(const LnsParams& p, const float* x, const BufferLayout& l, const QuantizeOptions& o);
 void lns_decode(const LnsParams& p, const LnsEncoded& codes, float* y, const BufferLayout& l);
 

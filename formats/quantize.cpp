@@ -104,20 +104,41 @@ void quantize(const Format& f, const float* x, float* y, const BufferLayout& l, 
   fill_error_stats(original.data(), y, l, *o.stats);
 }
 
+namespace {
+// Runs kernel(options, y) — a quantization that also gives codes and returns their scales or
+// codebook — with the diagnostics o asks for; y may be null when the values are not wanted.
+template <class Kernel>
+std::vector<float> with_stats(const Format& f, const float* x, float* y, const BufferLayout& l,
+                              const QuantizeOptions& o, Kernel&& kernel) {
+  const QuantizeOptions k = kernel_options(f, o);
+  if (!o.stats) return kernel(k, y);
+  *o.stats = QuantizeStats{};
+  if (!o.error_stats) return kernel(k, y);
+  std::vector<float> values(y ? 0 : size_t(l.numel()));  // the error statistics compare values
+  float* v = y ? y : values.data();
+  std::vector<float> result = kernel(k, v);
+  fill_error_stats(x, v, l, *o.stats);
+  return result;
+}
+}  // namespace
+
 std::vector<float> quantize_int8(const Format& f, const float* x, float* y, uint8_t* q8, const BufferLayout& l,
                                  const QuantizeOptions& o) {
   const FormatTraits& t = traits_of(f.params());
   LPT_CHECK(t.quantize_int8 && (f.exact_type() == DType::s8 || f.exact_type() == DType::u8), "tensor '", o.name,
             "': format ", f.name(), " has no exact int8 form (SPEC §9)");
-  const QuantizeOptions k = kernel_options(f, o);
-  if (!o.stats) return t.quantize_int8(f.params(), x, y, q8, l, k);
-  *o.stats = QuantizeStats{};
-  if (!o.error_stats) return t.quantize_int8(f.params(), x, y, q8, l, k);
-  std::vector<float> values(y ? 0 : size_t(l.numel()));  // the error statistics compare values
-  float* v = y ? y : values.data();
-  std::vector<float> scales = t.quantize_int8(f.params(), x, v, q8, l, k);
-  fill_error_stats(x, v, l, *o.stats);
-  return scales;
+  return with_stats(f, x, y, l, o, [&](const QuantizeOptions& k, float* v) {
+    return t.quantize_int8(f.params(), x, v, q8, l, k);
+  });
+}
+
+std::vector<float> quantize_codebook(const Format& f, const float* x, float* y, uint8_t* codes,
+                                     const BufferLayout& l, const QuantizeOptions& o) {
+  LPT_CHECK(f.has_codebook() && y, "tensor '", o.name, "': format ", f.name(), " has no codebook");
+  const FormatTraits& t = traits_of(f.params());
+  return with_stats(f, x, y, l, o, [&](const QuantizeOptions& k, float* v) {
+    return t.quantize_codebook(f.params(), x, v, codes, l, k);
+  });
 }
 
 Tensor quantize(const Tensor& x_in, std::shared_ptr<const Format> f, const QuantizeOptions& o) {

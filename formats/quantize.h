@@ -20,6 +20,12 @@ void quantize(const Format& f, const float* x, float* y, const BufferLayout& l, 
 std::vector<float> quantize_int8(const Format& f, const float* x, float* y, uint8_t* q8, const BufferLayout& l,
                                  const QuantizeOptions& o);
 
+// For a format with has_codebook(): codes receives one byte per value and the result is the
+// codebook, codebook[code] bit for bit the value quantize() gives, which y receives too. With
+// o.stats, the same diagnostics as quantize().
+std::vector<float> quantize_codebook(const Format& f, const float* x, float* y, uint8_t* codes,
+                                     const BufferLayout& l, const QuantizeOptions& o);
+
 // A new tensor carrying the format, contiguous or channels-last like x (other strided views come
 // back contiguous). Runs go along o.axis and scale groups along o.channel_axis of the logical
 // tensor; stochastic rounding is keyed by logical element index. An empty tensor stays empty.

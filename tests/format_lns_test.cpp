@@ -117,6 +117,29 @@ TEST(FormatLns, MatchesNaiveLoopWithTinyAndOddScales) {
   }
 }
 
+// Per tensor with ≤ 8 bits, the codes and codebook give quantize()'s values bit for bit (zeros,
+// underflow, negative zero, stochastic rounding), and so do the values written beside them.
+TEST(FormatLns, CodebookCodesGiveTheValues) {
+  for (const LnsParams& p : {lns(8, 8), lns(5, 2), lns(3, 1), lns(8, 2.5)}) {
+    std::vector<float> x = spread_values(2001, 40, 3);
+    x[5] = -0.0f;
+    for (const QuantizeOptions& o : {nearest(), stochastic()}) {
+      const std::vector<float> expected = quantize(p, x, flat(2001), o);
+      std::vector<float> y(x.size());
+      std::vector<uint8_t> codes(x.size());
+      const std::vector<float> book = lns_quantize_codebook(p, x.data(), y.data(), codes.data(), flat(2001), o);
+      ASSERT_EQ(book.size(), size_t(1) << p.bits);
+      std::vector<float> decoded(x.size());
+      for (size_t i = 0; i < x.size(); ++i) decoded[i] = book[codes[i]];
+      EXPECT_TRUE(same_bits(y, expected)) << p.bits << " " << p.gamma;
+      EXPECT_TRUE(same_bits(decoded, expected)) << p.bits << " " << p.gamma;
+    }
+  }
+  EXPECT_TRUE(lns_has_codebook(lns(8, 8)));
+  EXPECT_FALSE(lns_has_codebook(lns(9, 8)));
+  EXPECT_FALSE(lns_has_codebook(lns(8, 8, LnsGranularity::channel)));
+}
+
 TEST(FormatLns, MatchesNaiveLoopNearRoundingBoundaries) {
   // Values within a few ulps of the boundaries scale·2^(−(k+0.5)/γ) between codes (and, with
   // stochastic rounding, anywhere), where the kernel's fast log2 must defer to the formula.

@@ -195,7 +195,9 @@ TEST(GemmLaneChoice, BackwardOperandsOfBf16ExactFormatsAreKeptAsBf16InEveryLane)
   for (const Execution e : {Execution::emulated, Execution::automatic}) {
     GemmQuantizer q("layer", false);
     q.set_formats(formats_all(R"({"type":"mx","element":"fp4_e2m1"})", e));
-    if (e == Execution::emulated) EXPECT_FALSE(q.lanes().keeps_bf16(ops::Gemm::forward)) << "keeps nothing";
+    if (e == Execution::emulated) {
+      EXPECT_FALSE(q.lanes().keeps_bf16(ops::Gemm::forward)) << "keeps nothing";
+    }
     EXPECT_TRUE(q.lanes().keeps_bf16(ops::Gemm::backward_data));
     EXPECT_TRUE(q.lanes().keeps_bf16(ops::Gemm::backward_weights));
   }

@@ -184,6 +184,47 @@ TEST(QuantizedGemm, ConvStepEqualsFp32OnPreQuantizedOperandsWithEstimators) {
   }
 }
 
+// LNS8 per tensor everywhere (LNS-Madam's formats): the backward-weights GEMM reads x from the
+// one-byte codes the forward kept instead of its fp32 values, and gives the weight gradient of
+// fp32 GEMMs on pre-quantized operands bit for bit; so does the linear layer.
+TEST(QuantizedGemm, LnsActivationsKeptAsCodesGiveTheWeightGradientOfPreQuantizedOperands) {
+  const auto lns8 = fmt(R"({"type":"lns","bits":8,"gamma":8})");
+  GemmFormats f;
+  f.weights = f.activations = f.errors = lns8;
+  f.execution = Execution::emulated;
+  const auto q = [&](const Tensor& t, const BufferLayout& l) {
+    Tensor out = Tensor::empty_like(t);
+    formats::quantize(*lns8, t.data<float>(), out.data<float>(), l, formats::QuantizeOptions{});
+    return out;
+  };
+  {
+    Conv2d layer(Conv2dOptions{8, 6, 3, 1, 1, 1, 1, false});
+    layer.name_modules("conv");
+    layer.initialize(4);
+    layer.set_quantization(f);
+    const Tensor x = random_tensor({2, 8, 5, 5}, 5, -1, 1, MemoryFormat::channels_last);
+    const Tensor dy = random_tensor({2, 6, 5, 5}, 6, -1, 1, MemoryFormat::channels_last);
+    layer(Variable(x, true)).backward(dy);
+    const GemmGeometry g{2, 8, 5, 5, 6, 5, 5, 3, 3, 1, false};
+    Variable a(q(x, forward_x_layout(g)), true), b(q(layer.weight().data(), forward_w_layout(g, *lns8)), true);
+    ops::conv2d(a, b, Variable(), {1, 1, 1, 1, 1, 1, 1}).backward(q(dy, weights_dy_layout(g)));
+    EXPECT_TRUE(bitwise_equal(layer.weight().grad(), b.grad()));
+  }
+  {
+    Linear layer(12, 5, true);
+    layer.name_modules("fc");
+    layer.initialize(4);
+    layer.set_quantization(f);
+    const Tensor x = random_tensor({3, 12}, 7), dy = random_tensor({3, 5}, 8);
+    layer(Variable(x, true)).backward(dy);
+    GemmGeometry g;
+    g.N = 3, g.C = 12, g.O = 5, g.is_linear = true;
+    Variable a(q(x, forward_x_layout(g)), true), b(q(layer.weight().data(), forward_w_layout(g, *lns8)), true);
+    ops::linear(a, b, Variable()).backward(q(dy, weights_dy_layout(g)));
+    EXPECT_TRUE(bitwise_equal(layer.weight().grad(), b.grad()));
+  }
+}
+
 TEST(QuantizedGemm, OperandBlocksRunAlongEachGemmsReductionAxis) {
   // Conv x [N=2, C=8, H=3, W=3] channels-last, w [O=4, 8, 3, 3], groups 1.
   const GemmGeometry g{2, 8, 3, 3, 4, 3, 3, 3, 3, 1, false};

@@ -305,11 +305,12 @@ Variable conv2d(const Variable& x, const Variable& w, const Variable& bias, cons
   BackwardOperands ops = backward ? *backward : BackwardOperands{};
   GemmOperand saved_x, saved_w;
   if (need_dw) {
-    saved_x = ops.x_for_weights.defined() ? GemmOperand{as_nhwc(ops.x_for_weights), {}, {}} : xs;
+    saved_x = ops.x_for_weights.defined() ? GemmOperand{.f32 = as_nhwc(ops.x_for_weights)} : xs;
+    if (!ops.x_for_weights.defined()) saved_x.codebook = ops.x_codes;
     saved_x.keep(lanes && lanes->keeps_bf16(Gemm::backward_weights));
   }
   if (need_dx) {
-    saved_w = ops.w_for_data.defined() ? GemmOperand{ops.w_for_data.contiguous(), {}, {}} : wc;
+    saved_w = ops.w_for_data.defined() ? GemmOperand{.f32 = ops.w_for_data.contiguous()} : wc;
     saved_w.keep(lanes && lanes->keeps_bf16(Gemm::backward_data));
   }
   const std::optional<GemmLanes> lanes_copy = lanes ? std::optional<GemmLanes>(*lanes) : std::nullopt;
@@ -320,12 +321,12 @@ Variable conv2d(const Variable& x, const Variable& w, const Variable& bias, cons
         const GemmLanes* l = lanes_copy ? &*lanes_copy : nullptr;
         const Tensor dy = as_nhwc(dout);
         if (need_dx) {
-          GemmOperand g{ops.dy_for_data ? as_nhwc(ops.dy_for_data(dy)) : dy, {}, {}};
+          GemmOperand g{.f32 = ops.dy_for_data ? as_nhwc(ops.dy_for_data(dy)) : dy};
           in[0].accumulate_grad(conv_backward_data(c, l, g, saved_w, dx_strides));
         }
         const Tensor db = need_db ? Tensor::empty({in[2].shape()[0]}) : Tensor();
         if (need_dw) {
-          GemmOperand g{ops.dy_for_weights ? as_nhwc(ops.dy_for_weights(dy)) : dy, {}, {}};
+          GemmOperand g{.f32 = ops.dy_for_weights ? as_nhwc(ops.dy_for_weights(dy)) : dy};
           const Tensor dw = Tensor::empty(in[1].shape());
           conv_backward_weights(c, l, saved_x, g, dw, db_in_gemm ? db : Tensor());
           in[1].accumulate_grad(dw);

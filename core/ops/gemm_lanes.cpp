@@ -78,6 +78,21 @@ Tensor int8_to_f32(const Int8Copy& c) {
   return y;
 }
 
+Tensor codebook_to_f32(const CodebookCopy& c) {
+  const Tensor& q = c.codes;
+  LPT_CHECK(q.dtype() == DType::u8 && q.is_dense() && c.codebook && c.codebook->size() <= 256,
+            "codebook_to_f32: expected dense u8 codes and at most 256 values, got ", q.describe());
+  Tensor y = Tensor::empty_strided(q.shape(), q.strides());
+  const uint8_t* codes = q.data<uint8_t>();
+  float* out = y.data<float>();
+  std::array<float, 256> book{};  // codes beyond the codebook cannot occur; +0 keeps reads in bounds
+  std::copy(c.codebook->begin(), c.codebook->end(), book.begin());
+  const int64_t n = q.numel();
+#pragma omp parallel for simd schedule(static)
+  for (int64_t i = 0; i < n; ++i) out[i] = book[codes[i]];
+  return y;
+}
+
 Tensor int8_output_scales(const Int8Copy& a, const Int8Copy& b, int64_t out_channels) {
   LPT_CHECK(a.scales.size() == 1 && (b.scales.size() == 1 || int64_t(b.scales.size()) == out_channels),
             "int8 GEMM: ", a.scales.size(), " input scales and ", b.scales.size(), " weight scales for ", out_channels,

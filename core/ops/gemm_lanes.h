@@ -94,12 +94,23 @@ struct Int8Epilogue {
 // The fp32 values fl32(q·scale) of an int8 copy (exactly the format's values), same layout.
 Tensor int8_to_f32(const Int8Copy& c);
 
+// An operand's values as one-byte codes into a codebook of at most 256 fp32 values (a format whose
+// values in one call come from one, e.g. LNS8 per tensor: ±scale·2^(−k/γ) and zero): a quarter of
+// fp32's memory, what a backward pass keeps where the operand has no bf16 or int8 form.
+struct CodebookCopy {
+  Tensor codes;  // u8, same shape and strides as the fp32 operand
+  std::shared_ptr<const std::vector<float>> codebook;
+};
+// The fp32 values codebook[code], same layout.
+Tensor codebook_to_f32(const CodebookCopy& c);
+
 // A GEMM operand: its fp32 values and, once made, their exact bf16 copy; or its int8 form alone
 // (the int8 lane's forward operands), from which fp32 values are made when a GEMM needs them.
-struct GemmOperand {
-  Tensor f32;
-  std::optional<Bf16Copy> bf16;
-  std::optional<Int8Copy> int8;
+struct GemmOperand {  // (default member initializers: designated initializers may name one form)
+  Tensor f32{};
+  std::optional<Bf16Copy> bf16{};
+  std::optional<Int8Copy> int8{};
+  std::optional<CodebookCopy> codebook{};
 
   const Bf16Copy& as_bf16() {
     if (!bf16) bf16 = to_bf16_exact(as_f32());
@@ -107,22 +118,22 @@ struct GemmOperand {
   }
   Tensor as_f32() const {
     if (f32.defined()) return f32;
-    return bf16 ? bf16_to_f32(bf16->data) : int8_to_f32(*int8);
+    if (bf16) return bf16_to_f32(bf16->data);
+    return int8 ? int8_to_f32(*int8) : codebook_to_f32(*codebook);
   }
   // Keeps one form for the backward pass, the one its GEMM will read: the bf16 copy; else the int8
-  // form where there is one (a quarter of fp32's memory; values are made from it when read); else
-  // the fp32 values.
+  // form or the codebook codes where there is one (a quarter of fp32's memory; values are made
+  // from it when read); else the fp32 values.
   void keep(bool as_bf16_copy) {
     if (as_bf16_copy) {
       as_bf16();
-      f32 = Tensor();
-      int8.reset();
+      *this = GemmOperand{.bf16 = std::move(bf16)};
     } else if (int8) {
-      f32 = Tensor();
-      bf16.reset();
+      *this = GemmOperand{.int8 = std::move(int8)};
+    } else if (codebook) {
+      *this = GemmOperand{.codebook = std::move(codebook)};
     } else {
-      f32 = as_f32();
-      bf16.reset();
+      *this = GemmOperand{.f32 = as_f32()};
     }
   }
 };

@@ -164,11 +164,12 @@ Variable linear(const Variable& x, const Variable& w, const Variable& bias, cons
   BackwardOperands ops = backward ? *backward : BackwardOperands{};
   GemmOperand saved_x, saved_w;
   if (need_dw) {
-    saved_x = ops.x_for_weights.defined() ? GemmOperand{ops.x_for_weights.contiguous(), {}, {}} : xc;
+    saved_x = ops.x_for_weights.defined() ? GemmOperand{.f32 = ops.x_for_weights.contiguous()} : xc;
+    if (!ops.x_for_weights.defined()) saved_x.codebook = ops.x_codes;
     saved_x.keep(lanes && lanes->keeps_bf16(Gemm::backward_weights));
   }
   if (need_dx) {
-    saved_w = ops.w_for_data.defined() ? GemmOperand{ops.w_for_data.contiguous(), {}, {}} : wc;
+    saved_w = ops.w_for_data.defined() ? GemmOperand{.f32 = ops.w_for_data.contiguous()} : wc;
     saved_w.keep(lanes && lanes->keeps_bf16(Gemm::backward_data));
   }
   const std::optional<GemmLanes> lanes_copy = lanes ? std::optional<GemmLanes>(*lanes) : std::nullopt;
@@ -179,11 +180,11 @@ Variable linear(const Variable& x, const Variable& w, const Variable& bias, cons
         const GemmLanes* l = lanes_copy ? &*lanes_copy : nullptr;
         const Tensor dy = dout.contiguous();
         if (need_dx) {
-          GemmOperand g{ops.dy_for_data ? ops.dy_for_data(dy).contiguous() : dy, {}, {}};
+          GemmOperand g{.f32 = ops.dy_for_data ? ops.dy_for_data(dy).contiguous() : dy};
           in[0].accumulate_grad(linear_backward_data(s, l, g, saved_w));
         }
         if (need_dw) {
-          GemmOperand g{ops.dy_for_weights ? ops.dy_for_weights(dy).contiguous() : dy, {}, {}};
+          GemmOperand g{.f32 = ops.dy_for_weights ? ops.dy_for_weights(dy).contiguous() : dy};
           in[1].accumulate_grad(linear_backward_weights(s, l, saved_x, g));
         }
         if (need_db) {

@@ -159,8 +159,13 @@ GemmQuantizer::Operands GemmQuantizer::prepare(const Variable& x, const Variable
     const BufferLayout l = forward_x_layout(g);
     // Without gradients the int8 forward GEMM is all that reads the activations: no fp32 values.
     const bool values = !int8 || grad_enabled();
-    QuantizedTensor q = activations_.apply(xs, l, m, seed, step, collect, int8, values);
+    // What backward-weights keeps of x when it reads this quantization in fp32: its one-byte codes
+    // where the format has a codebook.
+    const bool codes = !int8 && training && grad_enabled() && w.requires_grad() && !activations_weights_ &&
+                       activations_.format()->has_codebook() && !lanes_.keeps_bf16(ops::Gemm::backward_weights);
+    QuantizedTensor q = activations_.apply(xs, l, m, seed, step, collect, int8, values, codes);
     x8 = std::move(q.int8);
+    out.backward.x_codes = std::move(q.codebook);
     if (values)
       out.x = quantized_input(x, xs, std::move(q.value), formats_.activation_estimator, std::move(q.clip), l, {});
   }

@@ -38,8 +38,9 @@ void RoleQuantizer::freeze(const formats::Encoded& e) {
 }
 
 QuantizedTensor RoleQuantizer::apply(const Tensor& x, const formats::BufferLayout& l, ClipMode mode, uint64_t seed,
-                                     uint64_t step, bool collect, bool int8, bool values) {
+                                     uint64_t step, bool collect, bool int8, bool values, bool codebook) {
   LPT_CHECK(values || int8, "quantizer '", name_, "': asked for neither values nor the int8 form");
+  LPT_CHECK(!codebook || (values && !int8), "quantizer '", name_, "': codes come with the values alone");
   LPT_CHECK(format_, "quantizer '", name_, "' has no format");
   LPT_CHECK(x.is_dense() && l.numel() == x.numel(), "quantizer '", name_, "': tensor ", x.describe(),
             " does not match its layout of ", l.numel(), " elements");
@@ -53,7 +54,7 @@ QuantizedTensor RoleQuantizer::apply(const Tensor& x, const formats::BufferLayou
       LPT_CHECK(frozen_int8_, "quantizer '", name_, "': format ", format_->name(), " has no int8 form");
       q8 = ops::Int8Copy{frozen_int8_->data.view(x.shape()), frozen_int8_->scales};
     }
-    return {std::move(y), {}, std::move(q8)};
+    return {std::move(y), {}, std::move(q8), {}};
   }
   const formats::Format& f = *format_;
   const bool clip_values = f.scales().clip_values;
@@ -66,11 +67,16 @@ QuantizedTensor RoleQuantizer::apply(const Tensor& x, const formats::BufferLayou
 
   Tensor y = values ? Tensor::empty_like(x) : Tensor();
   std::optional<ops::Int8Copy> q8;
+  std::optional<ops::CodebookCopy> book_codes;
   if (int8) {
     Tensor codes = Tensor::empty_strided(x.shape(), x.strides(), f.exact_type());
     std::vector<float> scales = formats::quantize_int8(f, x.data<float>(), values ? y.data<float>() : nullptr,
                                                        static_cast<uint8_t*>(codes.raw_data()), l, o);
     q8 = ops::Int8Copy{std::move(codes), std::move(scales)};
+  } else if (codebook) {
+    Tensor codes = Tensor::empty_strided(x.shape(), x.strides(), DType::u8);
+    std::vector<float> book = formats::quantize_codebook(f, x.data<float>(), y.data<float>(), codes.data<uint8_t>(), l, o);
+    book_codes = ops::CodebookCopy{std::move(codes), std::make_shared<const std::vector<float>>(std::move(book))};
   } else {
     formats::quantize(f, x.data<float>(), y.data<float>(), l, o);
   }
@@ -90,7 +96,7 @@ QuantizedTensor RoleQuantizer::apply(const Tensor& x, const formats::BufferLayou
         for (size_t g = 0; g < groups; ++g) calibrated_[g] = std::max(calibrated_[g], stats.clip[g]);
     }
   }
-  QuantizedTensor out{std::move(y), {}, std::move(q8)};
+  QuantizedTensor out{std::move(y), {}, std::move(q8), std::move(book_codes)};
   if (f.scales().clips_range) out.clip = o.fixed_clip.empty() ? stats.clip : std::vector<float>(o.fixed_clip.begin(), o.fixed_clip.end());
   if (collect) stats_ = std::move(stats);
   return out;

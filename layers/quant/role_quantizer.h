@@ -32,6 +32,7 @@ struct QuantizedTensor {
   Tensor value;             // fake-quantized, same layout as the input, carrying the format
   std::vector<float> clip;  // the estimator's clip value per group; empty: nothing is clipped (STE)
   std::optional<ops::Int8Copy> int8;  // asked for: the value's int8 form, scales per group of the layout
+  std::optional<ops::CodebookCopy> codebook;  // asked for: the value's one-byte codes and their codebook
 };
 
 class RoleQuantizer {
@@ -54,9 +55,10 @@ class RoleQuantizer {
   // Quantizes a dense tensor laid out as `l`; stochastic rounding keyed by (seed, step, this role).
   // With `collect`, the diagnostics (SQNR, clipped and flushed fractions, scales) are kept. With
   // `int8` (a format whose exact_type() is s8 or u8), the value's int8 form as well (SPEC §9), and
-  // without `values` only that (the value stays undefined).
+  // without `values` only that (the value stays undefined). With `codebook` (a format with
+  // has_codebook()), the value's codes and codebook as well.
   QuantizedTensor apply(const Tensor& x, const formats::BufferLayout& l, ClipMode mode, uint64_t seed, uint64_t step,
-                        bool collect, bool int8 = false, bool values = true);
+                        bool collect, bool int8 = false, bool values = true, bool codebook = false);
 
   // The codes and scales of what apply() gives for a row-major tensor with runs along `axis` and
   // channel groups along `channel_axis`, in `mode` (export: evaluate); decode() of the result
