@@ -36,8 +36,8 @@ void load_quantizer_state(Module& model, const std::vector<std::pair<std::string
 
 void set_collect_stats(Module& model, bool on);
 void set_calibrating(Module& model, bool on);
-// {"layers": {layer: {role: {...}}}, "mac_share": {precision: fraction}, "native_gemms": {...}}
-// since the last call (empty when nothing was recorded; native_gemms only where a GEMM takes the
+// {"layers": {layer: {role: {...}}}, "layer_order": [those layers in registration (forward) order],
+// "mac_share": {precision: fraction}, "native_gemms": {...}} since the last call (empty when nothing was recorded; native_gemms only where a GEMM takes the
 // native lane, see native_gemm_counts); clears what it reports.
 json take_quantization_diagnostics(Module& model);
 

@@ -318,9 +318,13 @@ TEST_F(TrainCli, QuantizedResumeInSeparateProcessesIsBitExactAndEvalReproducesTh
   while (std::getline(metrics, line)) last = line;
   EXPECT_EQ(json_number(e.output, "test_accuracy"), json_number(last, "test_accuracy")) << e.output;
   // Diagnostics per layer and role, and the share of multiply-adds per precision.
-  EXPECT_NE(last.find("\"quantization\":{\"layers\":{\"conv1\""), std::string::npos) << last;
+  EXPECT_NE(last.find("\"quantization\":{\"layer_order\":["), std::string::npos) << last;
+  EXPECT_NE(last.find("\"layers\":{\"conv1\""), std::string::npos) << last;
   EXPECT_NE(last.find("\"sqnr_db\""), std::string::npos);
   EXPECT_NE(last.find("\"mac_share\":{"), std::string::npos);
+  // The layers in forward order (conv1 first, fc last), for lpt report's per-layer panels.
+  EXPECT_NE(last.find("\"layer_order\":[\"conv1\",\"layer1.0.conv1\",\"layer1.0.conv2\","), std::string::npos) << last;
+  EXPECT_NE(last.find("\"layer3.2.conv2\",\"fc\"]"), std::string::npos) << last;
   // lpt report adds per-layer SQNR and clipping panels for quantized runs.
   const Result rep = run_lpt("report " + run("straight") + " -o " + run("q.svg"));
   ASSERT_EQ(rep.status, 0) << rep.output;
