@@ -169,8 +169,9 @@ void draw_panel(cairo_t* cr, const Panel& p, const PanelLayout& l) {
   cairo_rectangle(cr, d.x, d.y, d.w, d.h);
   cairo_clip(cr);  // a zoomed panel's other points end at the frame
   if (p.reference_y) {
-    set_colour(cr, 0x888888), cairo_set_line_width(cr, 1.5);
-    cairo_move_to(cr, d.x, Y(*p.reference_y)), cairo_line_to(cr, d.x + d.w, Y(*p.reference_y));
+    const double y = std::round(Y(*p.reference_y));  // on pixel edges: two crisp rows
+    set_colour(cr, 0x888888), cairo_set_line_width(cr, 2);
+    cairo_move_to(cr, d.x, y), cairo_line_to(cr, d.x + d.w, y);
     cairo_stroke(cr);
   }
   cairo_set_line_width(cr, 1.8);

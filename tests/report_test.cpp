@@ -105,6 +105,24 @@ TEST(PlotTicks, IntegerAxesTickWholeNumbersAndOneEpochIsCentred) {
   EXPECT_EQ(l.labels, layers.categories);
 }
 
+// What a sweep's accuracy-against-bits plot needs: numeric x, one series per format, and the fp32
+// accuracy as a reference line inside the axis range.
+TEST(PlotRender, AccuracyAgainstBitsWithAnFp32ReferenceLine) {
+  TempDir dir("plot_bits");
+  plot::Panel p{.title = "Accuracy against bits", .x = {.label = "bits", .integer = true},
+                .y = {.label = "test accuracy (%)", .bounds = {{0, 100}}}, .reference_y = 91.7};
+  p.series.push_back({.colour = plot::colour(0), .marker = plot::Marker::circle, .points = {{2, 62.5}, {4, 89.9}, {8, 91.4}}});
+  p.series.push_back({.colour = plot::colour(1), .marker = plot::Marker::square, .points = {{2, 70.1}, {4, 90.3}, {8, 91.6}}});
+  const plot::Layout l = plot::render({.rows = {{p}}, .legend = {{.label = "int, per channel"}}}, dir.file("bits.png"));
+  const Image img = read_png(dir.file("bits.png"));
+  ASSERT_EQ(l.panels.size(), 1u);
+  for (size_t s : {0, 1}) EXPECT_GT(count_colour(img, l.panels[0].data, plot::colour(s)), 20) << s;
+  EXPECT_GT(count_colour(img, l.panels[0].data, 0x888888), int(l.panels[0].data.w) / 2);  // the reference line
+  expect_nice(l.panels[0].y_ticks, "accuracy");
+  EXPECT_GE(l.panels[0].y_ticks.hi, 91.7);
+  EXPECT_EQ(l.panels[0].x_ticks.labels, (std::vector<std::string>{"2", "3", "4", "5", "6", "7", "8"}));
+}
+
 // Three runs as in the issue: fp32 over 5 epochs, a 1-epoch QAT run, and a quantized run whose
 // final validation accuracy is 0.2 points from fp32's. Layers are recorded in forward order,
 // which is not name order.
