@@ -97,7 +97,7 @@ std::pair<double, double> data_range(const Panel& p, bool x) {
 }
 
 struct Margins {
-  double left, bottom;
+  double left, bottom, right;
 };
 
 Margins margins(cairo_t* cr, const Panel& p, const Ticks& xt, const Ticks& yt) {
@@ -107,7 +107,9 @@ Margins margins(cairo_t* cr, const Panel& p, const Ticks& xt, const Ticks& yt) {
     for (const std::string& l : xt.labels) x_tick = std::max(x_tick, text_width(cr, l, kTick));
   else
     x_tick = kTick;
-  return {y_tick + kLabel + 16, x_tick + kLabel + 16};
+  // The last numeric x label is centred on its tick, kInset from the frame: room for its right half.
+  const double right = p.x.categories.empty() && !xt.labels.empty() ? text_width(cr, xt.labels.back(), kTick) / 2 - kInset : 0;
+  return {y_tick + kLabel + 16, x_tick + kLabel + 16, std::max(kGap, right + 2)};
 }
 
 Rect legend_size(cairo_t* cr, const std::vector<LegendEntry>& legend) {
@@ -130,7 +132,7 @@ Layout layout(cairo_t* cr, const Figure& f) {
       PanelLayout c{{}, {}, axis_ticks(x0, x1, p.x, 8), axis_ticks(y0, y1, p.y, 7)};
       m.push_back(margins(cr, p, c.x_ticks, c.y_ticks));
       bottom = std::max(bottom, m.back().bottom);
-      const double w = std::max({kCellWidth, m.back().left + kCategoryWidth * double(p.x.categories.size()) + kGap,
+      const double w = std::max({kCellWidth, m.back().left + kCategoryWidth * double(p.x.categories.size()) + m.back().right,
                                  text_width(cr, p.title, kTitle) + 2 * kGap});
       c.cell = {x, top, w, 0};
       x += w;
@@ -140,7 +142,7 @@ Layout layout(cairo_t* cr, const Figure& f) {
     for (size_t i = 0; i < cells.size(); ++i) {
       Rect& cell = cells[i].cell;
       cell.h = h;
-      cells[i].data = {cell.x + m[i].left, cell.y + kTitle + 14, cell.w - m[i].left - kGap, h - kTitle - 14 - bottom};
+      cells[i].data = {cell.x + m[i].left, cell.y + kTitle + 14, cell.w - m[i].left - m[i].right, h - kTitle - 14 - bottom};
       out.panels.push_back(std::move(cells[i]));
     }
     out.width = std::max(out.width, x);

@@ -51,8 +51,8 @@ struct LegendEntry {
 };
 
 struct Figure {
-  std::vector<std::vector<Panel>> rows;
-  std::vector<LegendEntry> legend;
+  std::vector<std::vector<Panel>> rows{};
+  std::vector<LegendEntry> legend{};
 };
 
 // The ticks of an axis: values and their labels (only the decimals the step needs).
