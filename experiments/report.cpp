@@ -69,7 +69,6 @@ std::vector<plot::Panel> curve_panels(const std::vector<Run>& runs) {
   const plot::Axis epochs{.label = "epoch", .integer = true};
   plot::Panel loss{.title = "Loss", .x = epochs, .y = {.label = "cross-entropy", .bounds = {{0, INFINITY}}}};
   plot::Panel acc{.title = "Accuracy", .x = epochs, .y = {.label = "accuracy (%)", .bounds = {{0, 100}}}};
-  std::vector<const plot::Series*> finals;  // validation/test accuracy series, for the zoom
   for (size_t r = 0; r < runs.size(); ++r)
     for (const Split& s : kSplits) {
       plot::Series ls{.colour = plot::colour(r), .dash = s.dash}, as = ls;
@@ -83,6 +82,7 @@ std::vector<plot::Panel> curve_panels(const std::vector<Run>& runs) {
       if (!ls.points.empty()) loss.series.push_back(std::move(ls));
       if (!as.points.empty()) acc.series.push_back(std::move(as));
     }
+  std::vector<const plot::Series*> finals;  // validation/test accuracy series, for the zoom
   for (const plot::Series& s : acc.series)
     if (s.dash != Dash::solid) finals.push_back(&s);
   if (finals.empty()) return {loss, acc};
