@@ -210,19 +210,20 @@ FrozenWeights::~FrozenWeights() { set_weights_frozen(model_, false); }
 
 json take_quantization_diagnostics(Module& model) {
   json layers = json::object();
+  json order = json::array();  // `layers` is keyed by name; `lpt report` shows them in forward order
   std::map<std::string, double> macs;
   double total = 0;
   for (auto& [name, layer] : gemm_layers(model)) {
     GemmQuantizer* q = layer->quantizer();
     if (!q) continue;
     json d = q->take_diagnostics();
-    if (!d.empty()) layers[name] = std::move(d);
+    if (!d.empty()) layers[name] = std::move(d), order.push_back(name);
     for (const auto& [precision, n] : q->macs()) macs[precision] += n, total += n;
     q->reset_macs();
   }
   json share = json::object();
   for (const auto& [precision, n] : macs) share[precision] = n / total;
-  json out{{"layers", layers}, {"mac_share", share}};
+  json out{{"layers", layers}, {"layer_order", order}, {"mac_share", share}};
   json native = native_gemm_counts(model);
   if (!native.empty()) out["native_gemms"] = std::move(native);
   return out;

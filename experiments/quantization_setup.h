@@ -50,9 +50,11 @@ class FrozenWeights {
  private:
   Module& model_;
 };
-// {"layers": {layer: {role: {...}}}, "mac_share": {precision: fraction}, "native_gemms": {...}}
-// since the last call (empty when nothing was recorded; native_gemms only where a GEMM takes the
-// native lane, see native_gemm_counts); clears what it reports.
+
+// {"layers": {layer: {role: {...}}}, "layer_order": [those layers in registration (forward) order],
+// "mac_share": {precision: fraction}, "native_gemms": {...}} since the last call (empty when nothing
+// was recorded; native_gemms only where a GEMM takes the native lane, see native_gemm_counts);
+// clears what it reports.
 json take_quantization_diagnostics(Module& model);
 
 // Per layer and GEMM, the lane (fp32, bf16 or int8) and oneDNN implementation of its last call, e.g.

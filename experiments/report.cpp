@@ -1,12 +1,8 @@
 #include "experiments/report.h"
 
 #include <algorithm>
-#include <cmath>
+#include <cstdio>
 #include <filesystem>
-#include <fstream>
-#include <iomanip>
-#include <map>
-#include <sstream>
 
 #include "core/error.h"
 #include "experiments/run_files.h"
@@ -15,171 +11,184 @@ namespace lpt {
 
 namespace {
 
-struct Series {
-  std::string label;
-  std::string colour;
-  std::string dash;  // SVG stroke-dasharray, empty for solid
-  std::vector<std::pair<double, double>> points;
+namespace fs = std::filesystem;
+using plot::Dash;
+using plot::Marker;
+
+struct Split {
+  const char* key;   // metrics key prefix
+  const char* name;  // in the legend
+  Dash dash;
+};
+constexpr Split kSplits[] = {{"train", "train", Dash::solid}, {"val", "validation", Dash::dashed}, {"test", "test", Dash::dotted}};
+constexpr Marker kRoleMarkers[] = {Marker::circle, Marker::square, Marker::triangle, Marker::diamond};
+// The zoomed panel shows the final validation/test values within this many points of the best one:
+// the runs a reader compares, not a diverged one that would stretch the axis.
+constexpr double kZoomWindow = 3;
+constexpr plot::Colour kGrey = 0x555555;  // legend samples of line styles and markers
+
+struct Run {
+  std::string dir, name, metrics_path;
+  std::vector<json> metrics;
 };
 
-struct Panel {
-  std::string title, y_label;
-  std::vector<Series> series;
-  std::string x_label = "epoch";
-};
-
-const char* kColours[] = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"};
-
-std::string escape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    if (c == '<') out += "&lt;";
-    else if (c == '>') out += "&gt;";
-    else if (c == '&') out += "&amp;";
-    else out += c;
-  }
-  return out;
+// metrics[key] as a number, NaN when absent; anything else is an error naming the file and epoch.
+double number(const Run& run, const json& m, const std::string& key) {
+  if (!m.contains(key) || m[key].is_null()) return NAN;
+  LPT_CHECK(m[key].is_number(), "report: '", run.metrics_path, "': \"", key, "\" of epoch ", m.value("epoch", json()).dump(),
+            " is not a number: ", m[key].dump());
+  return m[key].get<double>();
 }
 
-// Draws one panel at (x0, y0) of size w x h.
-void draw_panel(std::ostringstream& svg, const Panel& p, double x0, double y0, double w, double h) {
-  double xmin = 1e300, xmax = -1e300, ymin = 1e300, ymax = -1e300;
-  for (const Series& s : p.series)
-    for (auto [x, y] : s.points) {
-      xmin = std::min(xmin, x), xmax = std::max(xmax, x);
-      ymin = std::min(ymin, y), ymax = std::max(ymax, y);
+std::vector<Run> read_runs(const std::vector<std::string>& dirs) {
+  LPT_CHECK(!dirs.empty(), "report: no run directories given");
+  std::vector<Run> runs;
+  for (const std::string& dir : dirs) {
+    Run r{dir, "", (fs::path(dir) / run_files::metrics).string(), {}};
+    LPT_CHECK(fs::is_regular_file(r.metrics_path), "report: '", r.metrics_path, "' does not exist (not a run directory?)");
+    r.metrics = read_metrics(dir);
+    LPT_CHECK(!r.metrics.empty(), "report: '", r.metrics_path, "' holds no epochs");
+    for (const json& m : r.metrics)
+      LPT_CHECK(m.is_object() && !std::isnan(number(r, m, "epoch")), "report: '", r.metrics_path,
+                "': a line without an \"epoch\" number: ", m.dump().substr(0, 80));
+    fs::path p(dir);
+    if (p.filename().empty()) p = p.parent_path();  // "runs/a/"
+    r.name = p.filename().string();
+    runs.push_back(std::move(r));
+  }
+  std::vector<std::string> names;
+  for (const Run& r : runs) names.push_back(r.name);
+  for (Run& r : runs)  // two runs named alike (a/fp32, b/fp32): the paths as given tell them apart
+    if (std::count(names.begin(), names.end(), r.name) > 1) r.name = r.dir;
+  return runs;
+}
+
+// Loss and accuracy per epoch, one colour per run and one dash per split; then the accuracy
+// panel's zoom on the best final validation/test values.
+std::vector<plot::Panel> curve_panels(const std::vector<Run>& runs) {
+  const plot::Axis epochs{.label = "epoch", .integer = true};
+  plot::Panel loss{.title = "Loss", .x = epochs, .y = {.label = "cross-entropy", .bounds = {{0, INFINITY}}}};
+  plot::Panel acc{.title = "Accuracy", .x = epochs, .y = {.label = "accuracy (%)", .bounds = {{0, 100}}}};
+  for (size_t r = 0; r < runs.size(); ++r)
+    for (const Split& s : kSplits) {
+      plot::Series ls{.colour = plot::colour(r), .dash = s.dash}, as = ls;
+      for (const json& m : runs[r].metrics) {
+        const double epoch = number(runs[r], m, "epoch");
+        const double l = number(runs[r], m, std::string(s.key) + "_loss");
+        const double a = number(runs[r], m, std::string(s.key) + "_accuracy");
+        if (!std::isnan(l)) ls.points.emplace_back(epoch, l);
+        if (!std::isnan(a)) as.points.emplace_back(epoch, 100 * a);
+      }
+      if (!ls.points.empty()) loss.series.push_back(std::move(ls));
+      if (!as.points.empty()) acc.series.push_back(std::move(as));
     }
-  if (xmin > xmax) xmin = 0, xmax = 1, ymin = 0, ymax = 1;
-  if (xmax == xmin) xmax = xmin + 1;
-  if (ymax == ymin) ymax = ymin + 1;
-  const double pad = 0.05 * (ymax - ymin);
-  ymin -= pad, ymax += pad;
-  const double L = x0 + 60, R = x0 + w - 10, T = y0 + 30, B = y0 + h - 40;
-  auto X = [&](double x) { return L + (x - xmin) / (xmax - xmin) * (R - L); };
-  auto Y = [&](double y) { return B - (y - ymin) / (ymax - ymin) * (B - T); };
-  svg << "<text x='" << (L + R) / 2 << "' y='" << y0 + 18 << "' text-anchor='middle' font-size='14'>"
-      << escape(p.title) << "</text>\n";
-  svg << "<rect x='" << L << "' y='" << T << "' width='" << R - L << "' height='" << B - T
-      << "' fill='none' stroke='#888'/>\n";
-  for (int i = 0; i <= 4; ++i) {
-    const double yv = ymin + (ymax - ymin) * i / 4, xv = xmin + (xmax - xmin) * i / 4;
-    svg << "<line x1='" << L << "' x2='" << R << "' y1='" << Y(yv) << "' y2='" << Y(yv)
-        << "' stroke='#eee'/>\n<text x='" << L - 5 << "' y='" << Y(yv) + 4
-        << "' text-anchor='end' font-size='10'>" << std::setprecision(3) << yv << "</text>\n";
-    svg << "<text x='" << X(xv) << "' y='" << B + 14 << "' text-anchor='middle' font-size='10'>"
-        << std::setprecision(3) << xv << "</text>\n";
+  std::vector<const plot::Series*> finals;  // validation/test accuracy series, for the zoom
+  for (const plot::Series& s : acc.series)
+    if (s.dash != Dash::solid) finals.push_back(&s);
+  if (finals.empty()) return {loss, acc};
+
+  double best = -INFINITY;
+  for (const plot::Series* s : finals) best = std::max(best, s->points.back().second);
+  double y0 = INFINITY, y1 = -INFINITY, x0 = INFINITY, x1 = -INFINITY;
+  for (const plot::Series* s : finals) {
+    const auto [epoch, value] = s->points.back();
+    if (value < best - kZoomWindow) continue;
+    y0 = std::min(y0, value), y1 = std::max(y1, value);
+    x0 = std::min(x0, std::max(s->points.front().first, epoch - 2)), x1 = std::max(x1, epoch);  // its last 3 epochs
   }
-  svg << "<text x='" << (L + R) / 2 << "' y='" << B + 30 << "' text-anchor='middle' font-size='11'>"
-      << escape(p.x_label) << "</text>\n";
-  svg << "<text x='" << x0 + 14 << "' y='" << (T + B) / 2 << "' font-size='11' transform='rotate(-90 " << x0 + 14
-      << " " << (T + B) / 2 << ")' text-anchor='middle'>" << escape(p.y_label) << "</text>\n";
-  int row = 0;
-  for (const Series& s : p.series) {
-    if (s.points.empty()) continue;
-    svg << "<polyline fill='none' stroke='" << s.colour << "' stroke-width='1.8'"
-        << (s.dash.empty() ? "" : " stroke-dasharray='" + s.dash + "'") << " points='";
-    for (auto [x, y] : s.points) svg << X(x) << "," << Y(y) << " ";
-    svg << "'/>\n";
-    const double ly = T + 12 + 13 * row++;
-    svg << "<line x1='" << R - 150 << "' x2='" << R - 125 << "' y1='" << ly - 4 << "' y2='" << ly - 4
-        << "' stroke='" << s.colour << "' stroke-width='1.8'"
-        << (s.dash.empty() ? "" : " stroke-dasharray='" + s.dash + "'") << "/>\n<text x='" << R - 120 << "' y='"
-        << ly << "' font-size='10'>" << escape(s.label) << "</text>\n";
-  }
+  const double pad = std::max(0.1, 0.15 * (y1 - y0));
+  plot::Panel zoom = acc;
+  zoom.title = "Accuracy: best runs' last epochs";
+  zoom.x.view = {x0, x1};
+  zoom.y.view = {y0 - pad, y1 + pad};
+  return {loss, acc, zoom};
 }
 
-// The quantization diagnostics of a run's last epoch that has them (null: none).
-json last_diagnostics(const std::vector<json>& metrics) {
-  for (auto it = metrics.rbegin(); it != metrics.rend(); ++it)
-    if (it->contains("quantization") && !(*it)["quantization"]["layers"].empty()) return (*it)["quantization"]["layers"];
-  return nullptr;
+// The layers of a run's diagnostics in forward order ("layer_order", written since it exists;
+// older runs: name order).
+std::vector<std::string> layer_order(const Run& run, const json& q) {
+  if (q.contains("layer_order")) return q["layer_order"].get<std::vector<std::string>>();
+  std::vector<std::string> order;
+  std::fprintf(stderr, "lpt: warning: '%s' does not record the layers' forward order: layers of run %s in name order\n",
+               run.metrics_path.c_str(), run.name.c_str());
+  for (const auto& [name, d] : q["layers"].items()) order.push_back(name);
+  return order;
 }
 
-// Per-layer panels of quantized runs: SQNR and clipped fraction of every layer and role at the
-// last epoch, x = the layer's index in name order (the legend below the panels names them), so a gap in
-// accuracy can be traced to a layer and a role. Colour by role, dash by run.
-void add_quantization_panels(const std::vector<std::string>& run_dirs, Panel& sqnr, Panel& clipped,
-                             std::vector<std::string>& layer_names) {
-  const char* kDashes[] = {"", "6,3", "2,2", "8,2,2,2"};
-  std::vector<std::string> roles;
-  for (size_t r = 0; r < run_dirs.size(); ++r) {
-    const json d = last_diagnostics(read_metrics(run_dirs[r]));
-    if (d.is_null()) continue;
-    const std::string run = std::filesystem::path(run_dirs[r]).filename().string();
-    std::map<std::string, std::pair<Series, Series>> by_role;
-    for (const auto& [layer, per_role] : d.items()) {
-      auto pos = std::find(layer_names.begin(), layer_names.end(), layer);
-      if (pos == layer_names.end()) pos = layer_names.insert(layer_names.end(), layer);
-      const double x = double(pos - layer_names.begin());
+// SQNR and clipped percentage per layer at each quantized run's last diagnosed epoch: colour by
+// run, marker by role. `roles` receives the roles in marker order.
+std::vector<plot::Panel> layer_panels(const std::vector<Run>& runs, std::vector<std::string>& roles) {
+  plot::Panel sqnr{.title = "Quantization SQNR, last epoch", .x = {.label = "layer"}, .y = {.label = "SQNR (dB)"}};
+  plot::Panel clipped{.title = "Values clipped, last epoch", .x = {.label = "layer"},
+                      .y = {.label = "clipped (%)", .bounds = {{0, 100}}}};
+  std::vector<std::string>& layers = sqnr.x.categories;
+  for (size_t r = 0; r < runs.size(); ++r) {
+    const auto last = std::find_if(runs[r].metrics.rbegin(), runs[r].metrics.rend(), [](const json& m) {
+      return m.contains("quantization") && !m["quantization"].value("layers", json::object()).empty();
+    });
+    if (last == runs[r].metrics.rend()) continue;
+    const json& q = (*last)["quantization"];
+    std::vector<std::pair<plot::Series, plot::Series>> by_role;  // (SQNR, clipped), as `roles`
+    for (const std::string& layer : layer_order(runs[r], q)) {
+      if (std::find(layers.begin(), layers.end(), layer) == layers.end()) layers.push_back(layer);
+      const double x = double(std::find(layers.begin(), layers.end(), layer) - layers.begin());
+      const json per_role = q["layers"].value(layer, json::object());
       for (const auto& [role, stats] : per_role.items()) {
         if (std::find(roles.begin(), roles.end(), role) == roles.end()) roles.push_back(role);
-        const size_t ri = size_t(std::find(roles.begin(), roles.end(), role) - roles.begin());
-        auto& [sq, cl] = by_role[role];
-        for (Series* s : {&sq, &cl}) {
-          s->label = run + " " + role;
-          s->colour = kColours[ri % std::size(kColours)];
-          s->dash = kDashes[r % std::size(kDashes)];
-        }
-        if (stats.contains("sqnr_db")) sq.points.emplace_back(x, stats["sqnr_db"].get<double>());
-        if (stats.contains("clipped_fraction"))
-          cl.points.emplace_back(x, 100.0 * stats["clipped_fraction"].get<double>());
+        const size_t i = size_t(std::find(roles.begin(), roles.end(), role) - roles.begin());
+        if (by_role.size() <= i) by_role.resize(i + 1);
+        auto& [sq, cl] = by_role[i];
+        sq.colour = cl.colour = plot::colour(r);
+        sq.marker = cl.marker = kRoleMarkers[i % std::size(kRoleMarkers)];
+        const double s = number(runs[r], stats, "sqnr_db"), c = number(runs[r], stats, "clipped_fraction");
+        if (!std::isnan(s)) sq.points.emplace_back(x, s);
+        if (!std::isnan(c)) cl.points.emplace_back(x, 100 * c);
       }
     }
-    for (auto& [role, pair] : by_role) {
-      std::sort(pair.first.points.begin(), pair.first.points.end());
-      std::sort(pair.second.points.begin(), pair.second.points.end());
-      sqnr.series.push_back(std::move(pair.first));
-      clipped.series.push_back(std::move(pair.second));
+    for (auto& [sq, cl] : by_role) {
+      if (!sq.points.empty()) sqnr.series.push_back(std::move(sq));
+      if (!cl.points.empty()) clipped.series.push_back(std::move(cl));
     }
   }
+  if (layers.empty()) return {};
+  clipped.x.categories = layers;
+  return {sqnr, clipped};
 }
 
 }  // namespace
 
-void write_report_svg(const std::vector<std::string>& run_dirs, const std::string& out_path) {
-  LPT_CHECK(!run_dirs.empty(), "report: no run directories given");
-  Panel loss{"Loss", "cross-entropy", {}}, acc{"Accuracy", "accuracy (%)", {}};
-  const std::pair<const char*, const char*> splits[] = {{"train", ""}, {"val", "6,3"}, {"test", "2,2"}};
-  for (size_t r = 0; r < run_dirs.size(); ++r) {
-    const std::vector<json> metrics = read_metrics(run_dirs[r]);
-    LPT_CHECK(!metrics.empty(), "report: '", run_dirs[r], "/", run_files::metrics, "' is missing or empty");
-    const std::string run = std::filesystem::path(run_dirs[r]).filename().string();
-    const std::string colour = kColours[r % std::size(kColours)];
-    for (auto [split, dash] : splits) {
-      Series ls{run + " " + split, colour, dash, {}}, as{run + " " + split, colour, dash, {}};
-      for (const json& m : metrics) {
-        const double epoch = m.value("epoch", 0.0);
-        const std::string lk = std::string(split) + "_loss", ak = std::string(split) + "_accuracy";
-        if (m.contains(lk) && m[lk].is_number()) ls.points.emplace_back(epoch, m[lk].get<double>());
-        if (m.contains(ak) && m[ak].is_number()) as.points.emplace_back(epoch, 100.0 * m[ak].get<double>());
-      }
-      loss.series.push_back(std::move(ls));
-      acc.series.push_back(std::move(as));
-    }
+plot::Figure report_figure(const std::vector<std::string>& run_dirs) {
+  const std::vector<Run> runs = read_runs(run_dirs);
+  plot::Figure f;
+  f.rows.push_back(curve_panels(runs));
+  std::vector<std::string> roles;
+  std::vector<plot::Panel> layers = layer_panels(runs, roles);
+  if (!layers.empty()) f.rows.push_back(std::move(layers));
+
+  // One entry per run; the line styles and role markers explained once, in grey.
+  const auto heading = [&f](const std::string& s) { f.legend.push_back({.label = s}); };
+  heading("Runs");
+  for (size_t r = 0; r < runs.size(); ++r)
+    f.legend.push_back({.label = runs[r].name, .colour = plot::colour(r), .marker = Marker::circle});
+  heading("");
+  heading("Curves");
+  for (const Split& s : kSplits) f.legend.push_back({.label = s.name, .colour = kGrey, .dash = s.dash});
+  if (!roles.empty()) {
+    heading("");
+    heading("Per layer: role");
+    for (size_t i = 0; i < roles.size(); ++i)
+      f.legend.push_back({.label = roles[i], .colour = kGrey, .marker = kRoleMarkers[i % std::size(kRoleMarkers)], .line = false});
   }
-  Panel sqnr{"Quantization SQNR, last epoch", "SQNR (dB)", {}, "layer"};
-  Panel clipped{"Values clipped, last epoch", "clipped (%)", {}, "layer"};
-  std::vector<std::string> layers;
-  add_quantization_panels(run_dirs, sqnr, clipped, layers);
-  const double W = 1000, H = 420, legend = 14.0 * double((layers.size() + 2) / 3);
-  const double total = layers.empty() ? H : 2 * H + legend + 20;
-  std::ostringstream svg;
-  svg << "<svg xmlns='http://www.w3.org/2000/svg' width='" << W << "' height='" << total
-      << "' font-family='sans-serif'>\n<rect width='100%' height='100%' fill='white'/>\n";
-  draw_panel(svg, loss, 0, 0, W / 2, H);
-  draw_panel(svg, acc, W / 2, 0, W / 2, H);
-  if (!layers.empty()) {
-    draw_panel(svg, sqnr, 0, H, W / 2, H);
-    draw_panel(svg, clipped, W / 2, H, W / 2, H);
-    for (size_t i = 0; i < layers.size(); ++i)  // three columns of "index: layer"
-      svg << "<text x='" << 20 + double(i % 3) * W / 3 << "' y='" << 2 * H + 14 + 14.0 * double(i / 3)
-          << "' font-size='10'>" << i << ": " << escape(layers[i]) << "</text>\n";
-  }
-  svg << "</svg>\n";
-  std::ofstream out(out_path);
-  LPT_CHECK(out, "report: cannot write '", out_path, "'");
-  out << svg.str();
-  LPT_CHECK(out.good(), "report: writing '", out_path, "' failed");
+  return f;
+}
+
+std::vector<std::string> write_report(const std::vector<std::string>& run_dirs, const std::string& out_path) {
+  const plot::Figure f = report_figure(run_dirs);
+  plot::render(f, out_path);
+  std::vector<std::string> titles;
+  for (const auto& row : f.rows)
+    for (const plot::Panel& p : row) titles.push_back(p.title);
+  return titles;
 }
 
 }  // namespace lpt

@@ -1,14 +1,21 @@
 #pragma once
-// `lpt report`: the loss and accuracy curves of one or several runs in one SVG image.
+// `lpt report`: the loss and accuracy curves of one or several runs, and the per-layer quantization
+// diagnostics of quantized runs, in one SVG or PNG image (drawn by experiments/plot.h).
 #include <string>
 #include <vector>
 
+#include "experiments/plot.h"
+
 namespace lpt {
 
-// Reads each run's metrics.jsonl and writes an SVG with one panel per metric group (loss;
-// accuracy), one colour per run, solid lines for training and dashed/dotted for validation/test.
-// Quantized runs add two per-layer panels from their last epoch's diagnostics: SQNR and the
-// fraction of values clipped, per layer and role.
-void write_report_svg(const std::vector<std::string>& run_dirs, const std::string& out_path);
+// The report of these run directories, from their metrics.jsonl. First row: loss, accuracy, and
+// accuracy zoomed on the best runs' last validation/test values; quantized runs add a row with each
+// layer's SQNR and clipped percentage at their last diagnosed epoch, layers in forward order. One
+// colour per run; train solid, validation dashed, test dotted; roles by marker. A run without a
+// readable metrics.jsonl is an error naming the file.
+plot::Figure report_figure(const std::vector<std::string>& run_dirs);
+
+// Draws report_figure(run_dirs) to out_path (.svg or .png) and returns the titles of its panels.
+std::vector<std::string> write_report(const std::vector<std::string>& run_dirs, const std::string& out_path);
 
 }  // namespace lpt

@@ -270,11 +270,15 @@ TEST_F(TrainCli, EvalReproducesTheRunsTestAccuracyAndReportDrawsCurves) {
   EXPECT_EQ(json_number(e.output, "test_accuracy"), json_number(line, "test_accuracy"));
   EXPECT_GE(json_number(line, "test_accuracy"), 0.0);
 
+  // One epoch with validation and test: loss, accuracy and the zoom on the final values (what each
+  // panel shows is checked on the rendered image in report_test.cpp).
   const Result rep = run_lpt("report " + run("ev") + " -o " + run("curves.svg"));
   ASSERT_EQ(rep.status, 0) << rep.output;
+  EXPECT_NE(rep.output.find("curves.svg: Loss; Accuracy; Accuracy: best runs' last epochs\n"), std::string::npos)
+      << rep.output;
   const std::string svg = file_text(run("curves.svg"));
-  EXPECT_NE(svg.find("<polyline"), std::string::npos);
-  EXPECT_NE(svg.find("ev test"), std::string::npos);
+  EXPECT_NE(svg.find("<svg"), std::string::npos);
+  EXPECT_NE(svg.find("</svg>"), std::string::npos);
   EXPECT_TRUE(fs::exists(run("ev") + "/manifest.json"));
   EXPECT_TRUE(fs::exists(run("ev") + "/config.json"));
 }
@@ -318,16 +322,19 @@ TEST_F(TrainCli, QuantizedResumeInSeparateProcessesIsBitExactAndEvalReproducesTh
   while (std::getline(metrics, line)) last = line;
   EXPECT_EQ(json_number(e.output, "test_accuracy"), json_number(last, "test_accuracy")) << e.output;
   // Diagnostics per layer and role, and the share of multiply-adds per precision.
-  EXPECT_NE(last.find("\"quantization\":{\"layers\":{\"conv1\""), std::string::npos) << last;
+  EXPECT_NE(last.find("\"quantization\":{\"layer_order\":["), std::string::npos) << last;
+  EXPECT_NE(last.find("\"layers\":{\"conv1\""), std::string::npos) << last;
   EXPECT_NE(last.find("\"sqnr_db\""), std::string::npos);
   EXPECT_NE(last.find("\"mac_share\":{"), std::string::npos);
+  // The layers in forward order (conv1 first, fc last), for lpt report's per-layer panels.
+  EXPECT_NE(last.find("\"layer_order\":[\"conv1\",\"layer1.0.conv1\",\"layer1.0.conv2\","), std::string::npos) << last;
+  EXPECT_NE(last.find("\"layer3.2.conv2\",\"fc\"]"), std::string::npos) << last;
   // lpt report adds per-layer SQNR and clipping panels for quantized runs.
-  const Result rep = run_lpt("report " + run("straight") + " -o " + run("q.svg"));
+  const Result rep = run_lpt("report " + run("straight") + " -o " + run("q.png"));
   ASSERT_EQ(rep.status, 0) << rep.output;
-  const std::string svg = file_text(run("q.svg"));
-  EXPECT_NE(svg.find("Quantization SQNR"), std::string::npos);
-  EXPECT_NE(svg.find("straight activations"), std::string::npos);
-  EXPECT_NE(svg.find(": layer1.0.conv1<"), std::string::npos);
+  EXPECT_NE(rep.output.find("; Quantization SQNR, last epoch; Values clipped, last epoch\n"), std::string::npos)
+      << rep.output;
+  EXPECT_EQ(file_text(run("q.png")).substr(1, 3), "PNG");
 }
 
 TEST_F(TrainCli, PtqEvaluationCalibratesAnFp32Checkpoint) {

@@ -11,12 +11,14 @@ void add_report_command(CLI::App& app, int& exit_code) {
     std::string out = "report.svg";
   };
   auto args = std::make_shared<Args>();
-  CLI::App* cmd = app.add_subcommand("report", "Plot loss and accuracy curves of one or several runs (SVG)");
+  CLI::App* cmd = app.add_subcommand("report", "Plot loss, accuracy and per-layer quantization diagnostics of runs");
   cmd->add_option("runs", args->runs, "run directories")->required();
-  cmd->add_option("-o,--out", args->out, "output image (SVG)")->capture_default_str();
+  cmd->add_option("-o,--out", args->out, "output image: NAME.svg or NAME.png")->capture_default_str();
   cmd->callback([args, &exit_code] {
-    write_report_svg(args->runs, args->out);
-    std::cout << "wrote " << args->out << "\n";
+    const std::vector<std::string> panels = write_report(args->runs, args->out);
+    std::cout << "wrote " << args->out << ":";
+    for (size_t i = 0; i < panels.size(); ++i) std::cout << (i ? "; " : " ") << panels[i];
+    std::cout << "\n";
     exit_code = 0;
   });
 }
