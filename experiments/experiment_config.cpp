@@ -189,7 +189,9 @@ const std::vector<SchemaField>& experiment_schema() {
       object("distributed", "data-parallel training under mpirun -np N (SPEC §10; ignored by one process)",
              {integer("checksum_every", 100,
                       "steps between comparisons of the processes' parameter checksums (also at every checkpoint)",
-                      1)}),
+                      1),
+              boolean("sync_batchnorm", false,
+                      "batch norm statistics over the global batch (all-reduced) instead of each process's shard")}),
   };
   return schema;
 }

@@ -19,6 +19,7 @@
 #include "experiments/quantization_setup.h"
 #include "experiments/run_files.h"
 #include "experiments/train_step.h"
+#include "layers/batch_norm_sync.h"
 
 namespace lpt {
 
@@ -46,8 +47,17 @@ int train(const TrainRequest& request) {
   dist::World& world = dist::World::get();
   const bool writer = world.writer();
   const int64_t checksum_every = config["distributed"]["checksum_every"];
+  const bool sync_bn = world.distributed() && config["distributed"]["sync_batchnorm"].get<bool>();
   if (world.distributed() && writer)
-    std::fprintf(stderr, "lpt: data-parallel training over %d processes of %d threads each\n", world.size(), threads);
+    std::fprintf(stderr, "lpt: data-parallel training over %d processes of %d threads each%s\n", world.size(), threads,
+                 sync_bn ? ", synchronised batch norm" : "");
+  // sync_batchnorm: every BatchNorm2d takes its training statistics over the global batch.
+  struct SyncBatchNorm {
+    explicit SyncBatchNorm(dist::World* w) {
+      if (w) set_batch_norm_sync([w](double* d, int64_t n) { w->sum_in_rank_order(d, n); });
+    }
+    ~SyncBatchNorm() { set_batch_norm_sync({}); }
+  } sync_batch_norm(sync_bn ? &world : nullptr);
 
   if (!request.resume && writer) {
     LPT_CHECK(!std::filesystem::exists(checkpoint_path), "run directory '", dir,

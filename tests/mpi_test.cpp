@@ -8,6 +8,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
+#include <cstdio>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
@@ -217,6 +219,54 @@ TEST_F(Mpi, TwoRanksEqualOneProcessTrainingTheShardsInTurnAndOnlyRankZeroWrites)
   EXPECT_EQ(json_number(last, "test_accuracy"), json_number(eval.output, "test_accuracy")) << last << eval.output;
   EXPECT_NEAR(json_number(last, "test_loss"), json_number(eval.output, "test_loss"), 1e-6) << last << eval.output;
   EXPECT_EQ(json_number(last, "val_accuracy"), json_number(eval.output, "val_accuracy")) << last << eval.output;
+}
+
+// The largest |a − b| over every /model tensor of two checkpoints (parameters and BN running
+// statistics).
+double max_model_difference(const std::string& a, const std::string& b) {
+  const h5::File fa = h5::File::open_read(a), fb = h5::File::open_read(b);
+  double worst = 0;
+  for (const std::string& n : fa.datasets("model")) {
+    const Tensor ta = fa.read("model/" + n), tb = fb.read("model/" + n);
+    if (ta.dtype() != DType::f32) continue;  // num_batches_tracked: equal step counts
+    const std::vector<float> va = ta.to_vector(), vb = tb.to_vector();
+    for (size_t i = 0; i < va.size(); ++i) worst = std::max(worst, double(std::abs(va[i] - vb[i])));
+  }
+  return worst;
+}
+
+// (1) With sync_batchnorm two ranks equal ONE process at the same global batch of 16 up to
+// summation order: BN's statistics are the global batch's and the loss is normalised by 16, so
+// what differs is only the order of float additions (the gradient averaged over two shards, BN's
+// sums in lpt's double loops instead of oneDNN's kernel). How far summation order alone moves
+// this network is measured, not guessed: one process with 2 threads instead of 1 (oneDNN then
+// adds in another order) is the yardstick. After two steps (a forward with updated weights
+// included) two synchronised ranks must be as close to the 1-thread process as the 2-thread
+// process is (within 3×; measured: equal to 3 digits), and two ranks with local statistics (over 8
+// images) must be at least 10× further away (measured: 24×), which shows the comparison can tell
+// the two apart. (Over more steps this tiny network on random data amplifies rounding differences
+// of any kind to the size of the updates, so a longer run could not separate them.)
+TEST_F(Mpi, SyncBatchNormTwoRanksEqualOneProcessAtTheGlobalBatch) {
+  const std::string steps = " --set training.epochs=1 --set training.steps_per_epoch=2";
+  const MpiRun sync = run_mpi(2, train_args("sync") + steps + " --set distributed.sync_batchnorm=true");
+  ASSERT_EQ(sync.status, 0) << sync.output;
+  EXPECT_NE(sync.output.find("synchronised batch norm"), std::string::npos) << sync.output;
+  const testing::CliRun single = testing::run_lpt(train_args("single") + steps);
+  ASSERT_EQ(single.status, 0) << single.output;
+  const testing::CliRun threads2 = testing::run_lpt(train_args("threads2") + steps + " --set threads=2");
+  ASSERT_EQ(threads2.status, 0) << threads2.output;
+  const MpiRun local = run_mpi(2, train_args("local") + steps);
+  ASSERT_EQ(local.status, 0) << local.output;
+  const std::string one = run("single") + "/checkpoint.h5";
+  const double yardstick = max_model_difference(run("threads2") + "/checkpoint.h5", one);
+  const double synced = max_model_difference(run("sync") + "/checkpoint.h5", one);
+  const double unsynced = max_model_difference(run("local") + "/checkpoint.h5", one);
+  std::printf("max |difference| from one process with 1 thread: 2 threads %.3g, 2 ranks with sync_batchnorm %.3g, "
+              "2 ranks with local statistics %.3g\n",
+              yardstick, synced, unsynced);
+  EXPECT_GT(yardstick, 0);
+  EXPECT_LE(synced, 3 * yardstick);
+  EXPECT_GT(unsynced, 10 * synced);
 }
 
 // (2) Two runs with the same processes and threads are bit-identical; (4) a SIGTERM that reaches
