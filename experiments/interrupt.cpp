@@ -67,6 +67,12 @@ std::string test_perturbation(int64_t completed_steps) {
   return rest + 1;
 }
 
+void test_pause(int64_t completed_steps) {
+  static const char* hook = std::getenv("LPT_TEST_PAUSE_AFTER_STEP");
+  if (!hook || !test_hooks_apply_here() || std::strtoll(hook, nullptr, 10) != completed_steps) return;
+  for (int i = 0; i < 6000 && !interrupt_requested(); ++i) usleep(10000);
+}
+
 int interrupt_exit_status() {
   const int signo = g_first_signal.load();
   return signo ? 128 + signo : 0;

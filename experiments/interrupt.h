@@ -24,4 +24,7 @@ void raise_test_failure(int64_t completed_steps);
 // the trainer changes (adds 1e-3 to) when `completed_steps` reaches N, as a rank drifting from the
 // others would; "" otherwise.
 std::string test_perturbation(int64_t completed_steps);
+// Test hook: with LPT_TEST_PAUSE_AFTER_STEP=N, waits when `completed_steps` reaches N until a
+// signal comes (at most 60 s), so a test can signal a run at a known point. Does nothing otherwise.
+void test_pause(int64_t completed_steps);
 }  // namespace lpt

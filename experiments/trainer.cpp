@@ -172,9 +172,10 @@ int train(const TrainRequest& request) {
       ++progress.batch_in_epoch;
       raise_test_signals(progress.step);
       raise_test_failure(progress.step);
+      test_pause(progress.step);
       if (const std::string name = test_perturbation(progress.step); !name.empty())
-        for (auto& [n, p] : model->named_parameters())
-          if (n == name) p.data().data<float>()[0] += 1e-3f;
+        for (auto& [pname, p] : model->named_parameters())
+          if (pname == name) p.data().data<float>()[0] += 1e-3f;
       if (writer)
         line.update(epoch + 1, epochs, progress.batch_in_epoch, steps_per_epoch, progress.step,
                   progress.loss_sum / double(progress.seen), double(progress.correct) / double(progress.seen), n);
