@@ -10,6 +10,8 @@ Loader::Loader(std::shared_ptr<const Dataset> dataset, Pipeline transforms, Load
     : dataset_(std::move(dataset)), transforms_(std::move(transforms)), options_(options) {
   LPT_CHECK(options_.batch_size > 0, "loader for '", dataset_->name(), "': batch size ", options_.batch_size,
             " must be positive");
+  LPT_CHECK(options_.shards >= 1 && options_.shard >= 0 && options_.shard < options_.shards, "loader for '",
+            dataset_->name(), "': shard ", options_.shard, " of ", options_.shards, " does not exist");
   out_shape_ = transforms_.output_shape(dataset_->sample_shape());
   start_epoch(0);
   if (options_.prefetch) worker_ = std::thread([this] { worker_loop(); });
@@ -56,13 +58,18 @@ void Loader::skip_to(int64_t batch_index) {
 Batch Loader::make_batch(const std::vector<int64_t>& order, int64_t epoch, int64_t batch_index) const {
   const int64_t bs = options_.batch_size;
   const int64_t first = batch_index * bs;
-  const int64_t count = std::min<int64_t>(bs, int64_t(order.size()) - first);
-  LPT_CHECK(batch_index >= 0 && count > 0, "loader for '", dataset_->name(), "': no batch ", batch_index);
+  const int64_t global_count = std::min<int64_t>(bs, int64_t(order.size()) - first);
+  LPT_CHECK(batch_index >= 0 && global_count > 0, "loader for '", dataset_->name(), "': no batch ", batch_index);
   const SampleShape o = out_shape_;
   Batch b;
   b.epoch = epoch;
   b.index = batch_index;
-  b.indices.assign(order.begin() + first, order.begin() + first + count);
+  // This shard's part of the global batch (all of it without sharding).
+  const int64_t begin = first + global_count * options_.shard / options_.shards;
+  const int64_t end = first + global_count * (options_.shard + 1) / options_.shards;
+  const int64_t count = end - begin;
+  if (count == 0) return b;
+  b.indices.assign(order.begin() + begin, order.begin() + end);
   b.images = Tensor::empty({count, o.c, o.h, o.w}, DType::f32, MemoryFormat::channels_last);
   b.labels = Tensor::empty({count}, DType::s32);
   float* images = b.images.data<float>();

@@ -22,7 +22,7 @@ namespace lpt::data {
 struct Batch {
   Tensor images;                 // [N, C, H, W] f32, channels-last memory
   Tensor labels;                 // [N] s32
-  std::vector<int64_t> indices;  // the samples' indices in the dataset
+  std::vector<int64_t> indices;  // the samples' indices in the dataset (empty: an empty shard)
   int64_t epoch = 0;
   int64_t index = 0;             // batch index within the epoch
 };
@@ -33,6 +33,12 @@ struct LoaderOptions {
   bool drop_last = true;   // drop the final partial batch
   uint64_t seed = 0;       // the experiment seed: shuffling and augmentation
   bool prefetch = true;    // prepare the next batch on a background thread
+  // Data-parallel sharding (SPEC §10): each batch is the part `shard` of `shards` contiguous parts
+  // of the global batch of batch_size, in the order one process uses: global positions
+  // [count·shard/shards, count·(shard+1)/shards) of a batch of count samples (a shard may be empty
+  // when count < shards). Batch counts and orders are those of the global batches.
+  int64_t shard = 0;
+  int64_t shards = 1;
 };
 
 class Loader {

@@ -91,6 +91,7 @@ LoadedCheckpoint read_progress(const h5::File& f) {
   p.seen = f.attr_int("/", "seen");
   p.seconds = f.attr_double("/", "seconds");
   out.threads = int(f.attr_int("/", "threads"));
+  if (f.has_attr("/", "world_size")) out.world_size = int(f.attr_int("/", "world_size"));
   if (f.has_attr("/", "gemm_lanes")) {
     out.gemm_lanes =
         parse_json_text(f.attr_string("/", "gemm_lanes"), "checkpoint '" + f.path() + "': attribute gemm_lanes");
@@ -105,7 +106,7 @@ std::string strip_prefix(const std::string& name) {
 }  // namespace
 
 void save_checkpoint(const std::string& path, Module& model, const OptimizerSet& optimizers,
-                     const TrainingProgress& p, const json& config, int threads) {
+                     const TrainingProgress& p, const json& config, int threads, int world_size) {
   h5::write_atomically(path, [&](h5::File& f) {
     for (auto& [name, t] : model_tensors(model)) f.write("model/" + name, *t);
     write_quantizer(f, model);
@@ -126,6 +127,7 @@ void save_checkpoint(const std::string& path, Module& model, const OptimizerSet&
     f.set_attr("/", "seen", p.seen);
     f.set_attr("/", "seconds", p.seconds);
     f.set_attr("/", "threads", int64_t(threads));
+    if (world_size > 1) f.set_attr("/", "world_size", int64_t(world_size));  // absent: one process
     f.set_attr("/", "gemm_lanes", gemm_lane_plan(model).dump());
     f.set_attr("/", "config", config.dump());
   });

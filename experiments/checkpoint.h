@@ -4,7 +4,8 @@
 //   /optimizer/<i>/<param>.<key>    state tensors of the run's i-th optimizer (momentum_buffer, ...)
 //   /optimizer/<i> attributes       its per-parameter update counts ("<param name>.step")
 //   /  attributes                   format "lpt-checkpoint", version, epoch, step, batch_in_epoch,
-//                                   the epoch's running loss/accuracy sums, seed, threads, config
+//                                   the epoch's running loss/accuracy sums, seed, threads, config,
+//                                   world_size (data-parallel processes; absent: one)
 // All randomness is counter-based (Philox keyed by seed, step and ids) and the data order is a
 // pure function of (seed, epoch), so (seed, epoch, step, batch_in_epoch) restore it exactly.
 // Files are written durably (core/durable_file.h: temporary file, checked close, fsync, rename,
@@ -30,12 +31,13 @@ struct TrainingProgress {
 };
 
 void save_checkpoint(const std::string& path, Module& model, const OptimizerSet& optimizers,
-                     const TrainingProgress& progress, const json& config, int threads);
+                     const TrainingProgress& progress, const json& config, int threads, int world_size = 1);
 
 struct LoadedCheckpoint {
   TrainingProgress progress;
   json config;
   int threads = 0;
+  int world_size = 1;  // processes of the data-parallel run that wrote it
   json gemm_lanes;  // gemm_lane_plan() when written; null in checkpoints older than the lanes
 };
 // Restores model, optimizers and progress. Throws naming the first tensor that is missing, extra or

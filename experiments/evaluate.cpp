@@ -7,11 +7,17 @@
 namespace lpt {
 
 EvalResult evaluate(Module& model, std::shared_ptr<const data::Dataset> dataset, const data::Pipeline& transforms,
-                    int64_t batch_size, Tensor* logits_out) {
+                    int64_t batch_size, Tensor* logits_out, dist::World* world) {
+  const bool sharded = world && world->distributed();
+  LPT_CHECK(!(sharded && logits_out), "evaluate: logits are not collected in a sharded evaluation");
   data::LoaderOptions o;
   o.batch_size = batch_size;
   o.shuffle = false;
   o.drop_last = false;
+  if (sharded) {
+    o.shard = world->rank();
+    o.shards = world->size();
+  }
   data::Loader loader(std::move(dataset), transforms, o);
   loader.start_epoch(0);
   const bool was_training = model.training();
@@ -23,6 +29,7 @@ EvalResult evaluate(Module& model, std::shared_ptr<const data::Dataset> dataset,
   std::vector<float> all_logits;
   int64_t classes = 0;
   while (auto batch = loader.next()) {
+    if (batch->indices.empty()) continue;  // an empty shard of a batch smaller than the world
     const Variable logits = model(Variable(batch->images));
     const int64_t b = batch->labels.numel();
     if (logits_out) {
@@ -35,6 +42,13 @@ EvalResult evaluate(Module& model, std::shared_ptr<const data::Dataset> dataset,
     n += b;
   }
   model.train(was_training);
+  if (sharded) {
+    double sums[3] = {loss_sum, double(correct), double(n)};  // counts below 2^53 are exact
+    world->sum_in_rank_order(sums, 3);
+    loss_sum = sums[0];
+    correct = int64_t(sums[1]);
+    n = int64_t(sums[2]);
+  }
   if (logits_out) *logits_out = Tensor::from_vector({n, classes}, all_logits);
   return {n ? loss_sum / double(n) : 0.0, n ? double(correct) / double(n) : 0.0, n};
 }
@@ -65,14 +79,15 @@ int64_t calibrate_if_needed(Module& model, const json& config, const DataSplits&
   return batches;
 }
 
-json evaluate_splits(Module& model, const DataSplits& data, int64_t batch_size, Tensor* test_logits) {
+json evaluate_splits(Module& model, const DataSplits& data, int64_t batch_size, Tensor* test_logits,
+                     dist::World* world) {
   json out = json::object();
   if (data.val) {
-    const EvalResult v = evaluate(model, data.val, data.eval_transforms, batch_size);
+    const EvalResult v = evaluate(model, data.val, data.eval_transforms, batch_size, nullptr, world);
     out["val_loss"] = v.loss;
     out["val_accuracy"] = v.accuracy;
   }
-  const EvalResult t = evaluate(model, data.test, data.eval_transforms, batch_size, test_logits);
+  const EvalResult t = evaluate(model, data.test, data.eval_transforms, batch_size, test_logits, world);
   out["test_loss"] = t.loss;
   out["test_accuracy"] = t.accuracy;
   return out;

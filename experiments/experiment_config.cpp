@@ -186,6 +186,12 @@ const std::vector<SchemaField>& experiment_schema() {
               optional_text("init_from", "load model weights only from this checkpoint (fine-tuning)")}),
       object("evaluation", "evaluation cadence",
              {integer("every_epochs", 1, "evaluate validation and test sets every N epochs (and at the end)", 1)}),
+      object("distributed", "data-parallel training under mpirun -np N (SPEC §10; ignored by one process)",
+             {integer("checksum_every", 100,
+                      "steps between comparisons of the processes' parameter checksums (also at every checkpoint)",
+                      1),
+              boolean("sync_batchnorm", false,
+                      "batch norm statistics over the global batch (all-reduced) instead of each process's shard")}),
   };
   return schema;
 }

@@ -5,10 +5,24 @@
 #include <cstdlib>
 #include <unistd.h>
 
+#include <string>
+
+#include "core/error.h"
+
 namespace lpt {
 
 namespace {
 std::atomic<int> g_first_signal{0};
+
+// LPT_TEST_RANK=R restricts the test hooks to rank R of an mpirun job.
+bool test_hooks_apply_here() {
+  static const bool here = [] {
+    const char* only = std::getenv("LPT_TEST_RANK");
+    const char* rank = std::getenv("OMPI_COMM_WORLD_RANK");
+    return !only || std::string(only) == (rank ? rank : "0");
+  }();
+  return here;
+}
 
 void on_signal(int signo) {
   int none = 0;
@@ -28,7 +42,7 @@ bool interrupt_requested() { return g_first_signal.load() != 0; }
 
 void raise_test_signals(int64_t completed_steps) {
   static const char* hook = std::getenv("LPT_TEST_SIGNALS_AFTER_STEP");
-  if (!hook) return;
+  if (!hook || !test_hooks_apply_here()) return;
   char* rest = nullptr;
   if (std::strtoll(hook, &rest, 10) != completed_steps || *rest != ':') return;
   for (const char* p = rest + 1; *p;) {
@@ -37,6 +51,26 @@ void raise_test_signals(int64_t completed_steps) {
     std::raise(int(signo));
     p = *rest == ',' ? rest + 1 : rest;
   }
+}
+
+void raise_test_failure(int64_t completed_steps) {
+  static const char* hook = std::getenv("LPT_TEST_FAIL_AFTER_STEP");
+  if (!hook || !test_hooks_apply_here() || std::strtoll(hook, nullptr, 10) != completed_steps) return;
+  fail("step ", completed_steps, ": failing as LPT_TEST_FAIL_AFTER_STEP asks (test hook)");
+}
+
+std::string test_perturbation(int64_t completed_steps) {
+  static const char* hook = std::getenv("LPT_TEST_PERTURB_AFTER_STEP");
+  if (!hook || !test_hooks_apply_here()) return "";
+  char* rest = nullptr;
+  if (std::strtoll(hook, &rest, 10) != completed_steps || *rest != ':') return "";
+  return rest + 1;
+}
+
+void test_pause(int64_t completed_steps) {
+  static const char* hook = std::getenv("LPT_TEST_PAUSE_AFTER_STEP");
+  if (!hook || !test_hooks_apply_here() || std::strtoll(hook, nullptr, 10) != completed_steps) return;
+  for (int i = 0; i < 6000 && !interrupt_requested(); ++i) usleep(10000);
 }
 
 int interrupt_exit_status() {

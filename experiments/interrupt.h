@@ -4,6 +4,7 @@
 // 143 for SIGTERM, as a shell reports a process the signal killed); a second one exits at once
 // with that status (the last checkpoint on disk is whole: writes are durable).
 #include <cstdint>
+#include <string>
 
 namespace lpt {
 void install_interrupt_handler();
@@ -14,5 +15,16 @@ int interrupt_exit_status();
 // Test hook: with LPT_TEST_SIGNALS_AFTER_STEP="N:S1[,S2...]" in the environment, the process sends
 // itself the signals S1, S2, ... (numbers) when `completed_steps` reaches N, so interrupt tests
 // hit a chosen mid-epoch step instead of racing the run. Does nothing otherwise.
+// Under mpirun, with LPT_TEST_RANK=R in the environment, only rank R acts on the test hooks.
 void raise_test_signals(int64_t completed_steps);
+// Test hook: with LPT_TEST_FAIL_AFTER_STEP=N, throws an lpt::Error when `completed_steps` reaches N
+// (a rank failing alone, as with a bad data file on one machine). Does nothing otherwise.
+void raise_test_failure(int64_t completed_steps);
+// Test hook: with LPT_TEST_PERTURB_AFTER_STEP="N:NAME", the name of the parameter whose first value
+// the trainer changes (adds 1e-3 to) when `completed_steps` reaches N, as a rank drifting from the
+// others would; "" otherwise.
+std::string test_perturbation(int64_t completed_steps);
+// Test hook: with LPT_TEST_PAUSE_AFTER_STEP=N, waits when `completed_steps` reaches N until a
+// signal comes (at most 60 s), so a test can signal a run at a known point. Does nothing otherwise.
+void test_pause(int64_t completed_steps);
 }  // namespace lpt

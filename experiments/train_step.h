@@ -4,19 +4,32 @@
 // check, the optimizer update — shared by the trainer, the training benchmark and the tests.
 #include <cstdint>
 
+#include "core/dist/world.h"
 #include "experiments/optimizer_setup.h"
 #include "layers/module.h"
 
 namespace lpt {
 
 struct StepResult {
-  float loss = 0;       // the batch-mean loss
-  int64_t correct = 0;  // correctly classified images of the batch
+  float loss = 0;       // the batch-mean loss (of the global batch when data-parallel)
+  int64_t correct = 0;  // correctly classified images of the batch (of the global batch)
 };
 
 // Throws lpt::Error naming the step (and the tensor) when the loss or a gradient is NaN or Inf,
 // before the optimizer has touched the weights.
+//
+// Data-parallel (`world` of more than one process, SPEC §10): `images` and `labels` are this
+// rank's equal shard of the global batch. After the backward pass every gradient, the loss and the
+// correct count are summed over ranks in rank order (World::sum_in_rank_order) and the gradient
+// divided by the number of ranks: the mean of the shards' batch-mean gradients, i.e. the gradient
+// of the loss normalised by the global batch size. Every rank then holds the same gradient and
+// takes the same optimizer step.
 StepResult train_step(Module& model, OptimizerSet& optimizers, const Tensor& images, const Tensor& labels,
-                      uint64_t seed, int64_t step, float label_smoothing);
+                      uint64_t seed, int64_t step, float label_smoothing, dist::World* world = nullptr);
+
+// The data-parallel gradient reduction train_step runs: gradients (in named_parameters order),
+// then `extra` values, summed over ranks in rank order; gradients divided by the world's size,
+// `extra` left as sums. Nothing happens in a world of one.
+void average_gradients(Module& model, dist::World& world, std::vector<float>& extra);
 
 }  // namespace lpt

@@ -2,7 +2,19 @@
 
 #include <cmath>
 
+#include "layers/batch_norm_sync.h"
+
 namespace lpt {
+
+namespace {
+ops::ProcessSum& sync_sum() {
+  static ops::ProcessSum sum;
+  return sum;
+}
+}  // namespace
+
+void set_batch_norm_sync(ops::ProcessSum sum) { sync_sum() = std::move(sum); }
+bool batch_norm_sync_enabled() { return bool(sync_sum()); }
 
 BatchNorm2d::BatchNorm2d(int64_t channels, float momentum, float eps, bool fuse_relu) : channels_(channels) {
   LPT_CHECK(channels > 0, "BatchNorm2d: channels must be positive, got ", channels);
@@ -28,6 +40,7 @@ Variable BatchNorm2d::forward(const Variable& x) {
   ops::BatchNormParams p = params_;
   p.training = training();
   if (p.training && grad_enabled()) ++num_batches_tracked_->data<int32_t>()[0];
+  if (p.training && sync_sum()) return ops::sync_batch_norm2d(x, weight_, bias_, *running_mean_, *running_var_, p, sync_sum());
   return ops::batch_norm2d(x, weight_, bias_, *running_mean_, *running_var_, p);
 }
 

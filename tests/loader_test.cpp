@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <memory>
 #include <set>
 
 #include "datasets/loader.h"
@@ -159,6 +160,56 @@ TEST(Loader, PrefetchingDoesNotChangeTheBatches) {
     // And equal to the synchronous builder.
     expect_same_batch(a[3], on.make_batch(Loader::epoch_order(200, 5, epoch, true), epoch, 3));
   }
+}
+
+// Data-parallel shards (SPEC §10): the shards of a batch, concatenated in shard order, are the
+// batch one process gets — same samples, same augmentation (keyed by the sample's index), same
+// images — also for a last partial batch split unevenly, where a shard may be empty.
+TEST(Loader, ShardsConcatenateToTheSingleProcessBatch) {
+  const auto data = synthetic(65, {3, 8, 8});
+  LoaderOptions whole = options(32, 5);
+  whole.drop_last = false;
+  Loader single(data, augment(8), whole);
+  for (int64_t shards : {2, 3}) {
+    std::vector<std::unique_ptr<Loader>> parts;
+    for (int64_t s = 0; s < shards; ++s) {
+      LoaderOptions o = whole;
+      o.shard = s;
+      o.shards = shards;
+      parts.push_back(std::make_unique<Loader>(data, augment(8), o));
+      EXPECT_EQ(parts.back()->batches_per_epoch(), single.batches_per_epoch());
+    }
+    for (int64_t epoch : {0, 3}) {
+      const std::vector<Batch> expected = epoch_batches(single, epoch);
+      ASSERT_EQ(expected.size(), 3u);  // 32, 32, 1: the last one's shards but one are empty
+      std::vector<std::vector<Batch>> got;
+      for (auto& p : parts) got.push_back(epoch_batches(*p, epoch));
+      for (size_t b = 0; b < expected.size(); ++b) {
+        std::vector<int64_t> indices;
+        std::vector<float> images;
+        std::vector<int32_t> labels;
+        for (int64_t s = 0; s < shards; ++s) {
+          const Batch& part = got[size_t(s)][b];
+          EXPECT_EQ(part.index, int64_t(b));
+          const int64_t count = int64_t(expected[b].indices.size());
+          ASSERT_EQ(int64_t(part.indices.size()), count * (s + 1) / shards - count * s / shards);
+          if (part.indices.empty()) continue;
+          indices.insert(indices.end(), part.indices.begin(), part.indices.end());
+          const std::vector<float> v = part.images.to_vector();
+          images.insert(images.end(), v.begin(), v.end());
+          labels.insert(labels.end(), part.labels.data<int32_t>(), part.labels.data<int32_t>() + part.labels.numel());
+        }
+        EXPECT_EQ(indices, expected[b].indices);
+        EXPECT_EQ(images, expected[b].images.to_vector());
+        EXPECT_EQ(labels, std::vector<int32_t>(expected[b].labels.data<int32_t>(),
+                                               expected[b].labels.data<int32_t>() + expected[b].labels.numel()));
+      }
+    }
+  }
+  LoaderOptions bad = whole;
+  bad.shard = 2;
+  bad.shards = 2;
+  EXPECT_THROW(Loader(data, augment(8), bad), Error);
 }
 
 // Throws for one sample; counts calls so the test can see the worker ran.

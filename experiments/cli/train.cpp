@@ -1,6 +1,7 @@
 #include <filesystem>
 
 #include "experiments/cli/commands.h"
+#include "experiments/distributed.h"
 #include "experiments/experiment_config.h"
 #include "experiments/run_files.h"
 #include "experiments/trainer.h"
@@ -27,7 +28,16 @@ void add_train_command(CLI::App& app, int& exit_code) {
     if (!args->resume.empty()) {
       // The run's own resolved config, unless another is named; --set still applies.
       const std::string source = args->config.empty() ? args->resume + "/" + run_files::config : args->config;
-      r.config = load_experiment(source, args->overrides);
+      // Data-parallel: rank 0 reads the run's config and sends it (no shared file system needed).
+      const std::string local =
+          args->config.empty() ? share_file_from_rank0(source, dist::World::get()) : source;
+      try {
+        r.config = load_experiment(local, args->overrides);
+      } catch (...) {
+        if (local != source) std::filesystem::remove(local);
+        throw;
+      }
+      if (local != source) std::filesystem::remove(local);
       r.run_dir = args->resume;
       r.resume = true;
     } else {
