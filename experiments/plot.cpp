@@ -79,8 +79,22 @@ void draw_marker(cairo_t* cr, Marker m, double x, double y) {
   } else if (m == Marker::diamond) {
     cairo_move_to(cr, x, y - 1.3 * r), cairo_line_to(cr, x + 1.1 * r, y);
     cairo_line_to(cr, x, y + 1.3 * r), cairo_line_to(cr, x - 1.1 * r, y), cairo_close_path(cr);
-  } else
+  } else if (m == Marker::triangle_down) {
+    cairo_move_to(cr, x, y + 1.2 * r), cairo_line_to(cr, x + 1.1 * r, y - 0.8 * r);
+    cairo_line_to(cr, x - 1.1 * r, y - 0.8 * r), cairo_close_path(cr);
+  } else if (m == Marker::cross || m == Marker::plus) {  // strokes, solid whatever the series' dash
+    const double a = m == Marker::cross ? 0.9 * r : 1.2 * r, b = m == Marker::cross ? a : 0.0;
+    cairo_save(cr);
+    cairo_set_dash(cr, nullptr, 0, 0);
+    cairo_set_line_width(cr, 1.8);
+    cairo_move_to(cr, x - a, y - b), cairo_line_to(cr, x + a, y + b);
+    cairo_move_to(cr, x - b, y + a), cairo_line_to(cr, x + b, y - a);
+    cairo_stroke(cr);
+    cairo_restore(cr);
     return;
+  } else {
+    return;
+  }
   cairo_fill(cr);
 }
 

@@ -13,7 +13,7 @@ namespace lpt::plot {
 
 using Colour = uint32_t;  // 0xRRGGBB
 enum class Dash { solid, dashed, dotted };
-enum class Marker { none, circle, square, triangle, diamond };
+enum class Marker { none, circle, square, triangle, diamond, triangle_down, cross, plus };
 
 // Distinct colours for series (Tableau 10), in order; colour(i) cycles through them.
 Colour colour(size_t i);

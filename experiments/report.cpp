@@ -21,7 +21,10 @@ struct Split {
   Dash dash;
 };
 constexpr Split kSplits[] = {{"train", "train", Dash::solid}, {"val", "validation", Dash::dashed}, {"test", "test", Dash::dotted}};
-constexpr Marker kRoleMarkers[] = {Marker::circle, Marker::square, Marker::triangle, Marker::diamond};
+// One shape per role: a layer has at most seven (weights, activations, errors.data, errors.weights,
+// weight_gradients, weights.data, activations.weights).
+constexpr Marker kRoleMarkers[] = {Marker::circle,        Marker::square, Marker::triangle, Marker::diamond,
+                                   Marker::triangle_down, Marker::cross,  Marker::plus};
 // The zoomed panel shows the final validation/test values within this many points of the best one:
 // the runs a reader compares, not a diverged one that would stretch the axis.
 constexpr double kZoomWindow = 3;

@@ -2,6 +2,9 @@
 // colour inside the data areas, nothing outside the panels and the legend, nice tick labels,
 // layers in forward order — and the axis code's ticks are checked on their own.
 #include <gtest/gtest.h>
+
+#include <algorithm>
+#include <set>
 #include <png.h>
 
 #include <cmath>
@@ -237,6 +240,27 @@ TEST_F(Report, EveryRunIsDrawnInsideItsPanelsWithNiceAxesAndLayersInForwardOrder
   for (const char* name : {"resnet20_fp32", "octav_qat", "resnet20_hbfp_booster_with_a_long_name", "train",
                                   "validation", "test", "weights", "activations"})
     EXPECT_EQ(std::count(labels.begin(), labels.end(), name), 1) << name;
+}
+
+// A layer with every role (LNS-Madam's and requantize_backward's seven): one marker shape per role
+// in the legend, so no two roles look alike.
+TEST_F(Report, EveryRoleHasItsOwnMarker) {
+  const std::string d = dir_.file("all_roles");
+  std::filesystem::create_directories(d);
+  const std::vector<std::string> roles{"weights",          "activations",  "errors.data",        "errors.weights",
+                                       "weight_gradients", "weights.data", "activations.weights"};
+  json layer = json::object();
+  for (const std::string& r : roles) layer[r] = {{"sqnr_db", 30.0}, {"clipped_fraction", 0.01}};
+  append_metrics(d, {{"epoch", 1}, {"train_loss", 1.0}, {"train_accuracy", 0.5}, {"val_loss", 1.0}, {"val_accuracy", 0.5},
+                     {"quantization", {{"layers", {{"conv1", layer}}}, {"layer_order", {"conv1"}}}}});
+  const plot::Figure f = report_figure({d});
+  std::set<plot::Marker> markers;
+  size_t entries = 0;
+  for (const plot::LegendEntry& e : f.legend)
+    if (std::find(roles.begin(), roles.end(), e.label) != roles.end()) ++entries, markers.insert(e.marker);
+  EXPECT_EQ(entries, roles.size());
+  EXPECT_EQ(markers.size(), roles.size());
+  EXPECT_FALSE(markers.contains(plot::Marker::none));
 }
 
 TEST_F(Report, AOneEpochRunAloneIsAMarkerAtEpochOne) {
