@@ -24,6 +24,7 @@
 #include "experiments/experiment_config.h"
 #include "experiments/optimizer_setup.h"
 #include "tests/support/run_lpt.h"
+#include "tests/support/test_helpers.h"
 
 namespace lpt {
 namespace {
@@ -67,11 +68,6 @@ size_t count(const std::string& text, const std::string& what) {
 class Mpi : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("lpt_mpi_" + std::to_string(getpid()) + "_" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-    config_ = (dir_ / "tiny.json").string();
     // 80 training images: 5 global batches of 16 per epoch, 8 per rank. Evaluation batches of 7
     // over 16 images split unevenly (3/4, 3/4, 1/1). Checksums every 2 steps.
     std::ofstream(config_) << R"({
@@ -85,14 +81,13 @@ class Mpi : public ::testing::Test {
       "distributed": {"checksum_every": 2}
     })";
   }
-  void TearDown() override { fs::remove_all(dir_); }
-  std::string run(const std::string& name) const { return (dir_ / name).string(); }
+  std::string run(const std::string& name) const { return dir_.file(name); }
   std::string train_args(const std::string& name) const {
     return "train " + config_ + " --set output_dir=" + run(name);
   }
 
-  fs::path dir_;
-  std::string config_;
+  const testing::TempDir dir_{std::string("mpi_") + ::testing::UnitTest::GetInstance()->current_test_info()->name()};
+  const std::string config_ = dir_.file("tiny.json");
 };
 
 // Every tensor of a checkpoint (model, optimizer state) compared bit for bit.
