@@ -185,10 +185,11 @@ LPT_AVX512 void chunk_values_table_avx512(const float* x, const int32_t* k, cons
 #endif
 // chunk_values_table for a table that repeats every 2^shift codes halved (LnsTables::period_shift):
 // ±(mag[k mod γ] with ⌊k/γ⌋ taken off its exponent), +0 for k = −1.
-LPT_AVX512 void chunk_values_periodic_avx512(const float* x, const int32_t* k, const float* mag, int shift, int64_t n,
-                                             float* y) {
+LPT_AVX512 void chunk_values_periodic_avx512(const float* x, const int32_t* k, const float* mag, int64_t mag_size,
+                                             int shift, int64_t n, float* y) {
+  // The table's first γ entries (fewer when kmax + 1 < γ: only codes ≤ kmax are read).
   alignas(64) float first[16] = {};
-  std::copy_n(mag, 1 << shift, first);
+  std::copy_n(mag, std::min<int64_t>(int64_t(1) << shift, mag_size), first);
   const __m512 table = _mm512_load_ps(first);
   const __m512i low = _mm512_set1_epi32((1 << shift) - 1), sign = _mm512_set1_epi32(int32_t(0x80000000u));
   const __m512i count = _mm512_set1_epi32(shift);
@@ -361,7 +362,7 @@ void quantize_chunks(const LnsTables& t, const float* x, float* y, const Quantiz
   for_each_chunk(t, x, t.layout.numel(), o.rounding, [&](int64_t c0, int64_t n, const Chunk& ch) {
     if (t.mag.empty()) values(x + c0, ch.scale.data(), ch.k.data(), t.pow.data(), n, y + c0);
     else if (avx512 && t.period_shift >= 0)
-      chunk_values_periodic_avx512(x + c0, ch.k.data(), t.mag.data(), t.period_shift, n, y + c0);
+      chunk_values_periodic_avx512(x + c0, ch.k.data(), t.mag.data(), int64_t(t.mag.size()), t.period_shift, n, y + c0);
     else from_table(x + c0, ch.k.data(), t.mag.data(), n, y + c0);
     codes(c0, n, ch);
   });
