@@ -301,7 +301,7 @@ Variable conv2d(const Variable& x, const Variable& w, const Variable& bias, cons
   const Shape dx_strides = x.data().is_dense() ? x.data().strides() : contiguous_strides(x_shape);
   // Only what backward reads is kept: x for the weight gradient, w for the input gradient; as a bf16
   // copy where its values are bf16-exact (GemmLanes::keeps_bf16; a copy made for the forward GEMM
-  // is reused), else as the int8 form or the fp32 values.
+  // is reused), else as the int8 form, the codebook codes, or the fp32 values (GemmOperand::keep).
   BackwardOperands ops = backward ? *backward : BackwardOperands{};
   GemmOperand saved_x, saved_w;
   if (need_dw) {

@@ -105,7 +105,8 @@ struct CodebookCopy {
 Tensor codebook_to_f32(const CodebookCopy& c);
 
 // A GEMM operand: its fp32 values and, once made, their exact bf16 copy; or its int8 form alone
-// (the int8 lane's forward operands), from which fp32 values are made when a GEMM needs them.
+// (the int8 lane's forward operands), or its codebook codes alone (kept for backward), from which
+// fp32 values are made when a GEMM needs them.
 struct GemmOperand {  // (default member initializers: designated initializers may name one form)
   Tensor f32{};
   std::optional<Bf16Copy> bf16{};

@@ -160,7 +160,8 @@ Variable linear(const Variable& x, const Variable& w, const Variable& bias, cons
   std::vector<Variable> inputs{x, w};
   if (has_bias) inputs.push_back(bias);
   // Only what backward reads is kept: x for the weight gradient, w for the input gradient, as a bf16
-  // copy where its values are bf16-exact (GemmLanes::keeps_bf16).
+  // copy where its values are bf16-exact (GemmLanes::keeps_bf16), else as the int8 form, the
+  // codebook codes, or the fp32 values (GemmOperand::keep).
   BackwardOperands ops = backward ? *backward : BackwardOperands{};
   GemmOperand saved_x, saved_w;
   if (need_dw) {
