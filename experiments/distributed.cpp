@@ -14,6 +14,25 @@
 
 namespace lpt {
 
+namespace {
+// Percentile clipping of a tensor split over the processes (activations, errors) would need all its
+// values in one place (SPEC §10 allows refusing it).
+void check_batch_formats_shardable(const json& q, int64_t n) {
+  const auto check = [n](const json& rule, const std::string& where) {
+    for (const char* role : {"activations", "errors"})
+      if (rule.contains(role) && rule[role].is_object() && rule[role].value("clipping", "") == "percentile")
+        fail(where, role, "/clipping: \"percentile\" is not supported in data-parallel training (", n,
+             " processes): the order statistic of a tensor split over the processes would need all its values on "
+             "each; use \"max\", \"mse\" or \"octav\", or train with one process");
+  };
+  check(q, "/quantization/");
+  for (size_t i = 0; i < q["layers"].size(); ++i) check(q["layers"][i], "/quantization/layers/" + std::to_string(i) + "/");
+  const json& booster = q["booster"];
+  if (booster.contains("format") && booster["format"].is_object() && booster["format"].value("clipping", "") == "percentile")
+    fail("/quantization/booster/format/clipping: \"percentile\" is not supported in data-parallel training");
+}
+}  // namespace
+
 void check_data_parallel_config(const json& config, int64_t train_size, int64_t steps_per_epoch,
                                 const dist::World& world) {
   const int64_t n = world.size();
@@ -27,13 +46,7 @@ void check_data_parallel_config(const json& config, int64_t train_size, int64_t 
   LPT_CHECK(t["drop_last"].get<bool>() || partial % n == 0 || steps_per_epoch <= full, "/training/drop_last: false, and the last training batch of ",
             partial, " images does not split evenly over ", n,
             " processes; set drop_last to true or choose a batch size that divides the training set");
-  LPT_CHECK(!quantization_enabled(config), "/quantization: data-parallel training (", n,
-            " processes) of quantized models is not implemented yet (quantizer statistics are not "
-            "all-reduced); train in fp32 (every /quantization format null) or with one process");
-  LPT_CHECK(config["model"]["name"] != "mobilenet_v2" || config["model"]["dropout"].get<double>() == 0,
-            "/model/dropout: data-parallel training (", n,
-            " processes) with dropout is not implemented yet (its mask is keyed by the local batch "
-            "position); set it to 0 or train with one process");
+  if (quantization_enabled(config)) check_batch_formats_shardable(config["quantization"], n);
 }
 
 namespace {

@@ -50,11 +50,11 @@ inline uint32_t max_abs_bits(const float* x, int64_t n) {
 inline void fill_uniforms(const RoundingContext& r, int64_t start, int64_t stride, int64_t n, float* u) {
   const RandomStream s = r.stream();
   if (r.order.channels != 0 || stride != 1) {
-    for (int64_t i = 0; i < n; ++i) u[i] = s.uniform(uint64_t(r.order.logical_index(start + i * stride)));
+    for (int64_t i = 0; i < n; ++i) u[i] = s.uniform(r.counter(start + i * stride));
     return;
   }
   for (int64_t i = 0; i < n;) {
-    const int64_t idx = start + i;
+    const int64_t idx = r.first_index + start + i;
     const auto bits = s.bits4(uint64_t(idx) >> 2);
     for (int64_t k = idx & 3; k < 4 && i < n; ++k, ++i) u[i] = uniform01(bits[k]);
   }

@@ -39,12 +39,6 @@ struct MseErrors {
   }
 };
 
-// The elements of group c of `groups`, gathered contiguously.
-void gather_group(const float* x, const RunGeometry& g, int64_t c, std::vector<float>& out) {
-  out.resize(size_t(g.outer * g.inner));
-  for (int64_t o = 0; o < g.outer; ++o) std::copy_n(x + (o * g.len + c) * g.inner, g.inner, out.data() + o * g.inner);
-}
-
 }  // namespace
 
 namespace {
@@ -139,18 +133,13 @@ float percentile_abs(const float* x, int64_t n, double p) {
   return a[size_t(rank - 1)];
 }
 
-float mse_clip(const float* x, int64_t n, const UniformGrid& grid) {
-  float amax = 0.0f;
-#pragma omp parallel for simd schedule(static) reduction(max : amax)
-  for (int64_t i = 0; i < n; ++i) amax = std::max(amax, std::fabs(x[i]));
-  if (amax == 0.0f) return 0.0f;
+namespace {
+// The squared error of the grid's quantizer at each MSE candidate amax·k/100 (k = 1..100).
+MseErrors mse_errors(const float* x, int64_t n, const UniformGrid& grid, float amax) {
   const float qmax = float(grid.qmax()), lo = grid.is_signed ? -qmax : 0.0f;
-  std::array<float, kMseCandidates> cand{}, scale{};
-  for (int k = 0; k < kMseCandidates; ++k) {
-    cand[k] = float(double(amax) * (k + 1) / kMseCandidates);
-    scale[k] = cand[k] / qmax;
-  }
-  const MseErrors err = chunked_sum<MseErrors>(n, [&](int64_t b, int64_t e) {
+  std::array<float, kMseCandidates> scale{};
+  for (int k = 0; k < kMseCandidates; ++k) scale[k] = float(double(amax) * (k + 1) / kMseCandidates) / qmax;
+  return chunked_sum<MseErrors>(n, [&](int64_t b, int64_t e) {
     MseErrors part;
     for (int k = 0; k < kMseCandidates; ++k) {
       const float s = scale[k];
@@ -169,10 +158,23 @@ float mse_clip(const float* x, int64_t n, const UniformGrid& grid) {
     }
     return part;
   });
+}
+
+// The candidate with the smallest error (the smallest amax on ties).
+float mse_best(const MseErrors& err, float amax) {
   int best = 0;
   for (int k = 1; k < kMseCandidates; ++k)
     if (err.sse[k] < err.sse[best]) best = k;
-  return cand[best];
+  return float(double(amax) * (best + 1) / kMseCandidates);
+}
+}  // namespace
+
+float mse_clip(const float* x, int64_t n, const UniformGrid& grid) {
+  float amax = 0.0f;
+#pragma omp parallel for simd schedule(static) reduction(max : amax)
+  for (int64_t i = 0; i < n; ++i) amax = std::max(amax, std::fabs(x[i]));
+  if (amax == 0.0f) return 0.0f;
+  return mse_best(mse_errors(x, n, grid, amax), amax);
 }
 
 double octav_noise_constant(const UniformGrid& grid) {
@@ -183,40 +185,131 @@ OctavSums octav_sums(const float* x, int64_t n, double s) {
   return chunked_sum<OctavSums>(n, [x, s](int64_t b, int64_t e) { return octav_chunk(x + b, e - b, s); });
 }
 
-OctavResult octav_clip(const float* x, int64_t n, const UniformGrid& grid, float warm_start) {
+namespace {
+
+// The elements of every group, each contiguous: in place when a group is one span of the buffer
+// (one group, or groups along the outermost axis), else gathered once.
+class GroupSpans {
+ public:
+  GroupSpans(const float* x, const RunGeometry& g) : x_(x), g_(g) {
+    if (g.len == 1 || g.outer == 1) return;
+    gathered_.resize(size_t(g.numel()));
+#pragma omp parallel for schedule(static)
+    for (int64_t c = 0; c < g.len; ++c)
+      for (int64_t o = 0; o < g.outer; ++o)
+        std::copy_n(x + (o * g.len + c) * g.inner, g.inner, gathered_.data() + (c * g.outer + o) * g.inner);
+  }
+  int64_t count() const { return g_.len; }
+  int64_t size() const { return g_.outer * g_.inner; }  // elements per group
+  const float* data(int64_t c) const {
+    if (g_.len == 1) return x_;
+    return gathered_.empty() ? x_ + c * g_.inner : gathered_.data() + c * size();
+  }
+
+ private:
+  const float* x_;
+  RunGeometry g_;
+  std::vector<float> gathered_;
+};
+
+// Runs f(c) for each group c in `todo`: one group per thread when there are several (each group's
+// sums are chunked, so their values do not depend on how the groups are spread over threads).
+template <class F>
+void for_groups(const std::vector<int64_t>& todo, const F& f) {
+  if (todo.size() == 1) return f(todo[0]);
+#pragma omp parallel for schedule(dynamic, 1)
+  for (size_t i = 0; i < todo.size(); ++i) f(todo[i]);
+}
+
+// OCTAV's sums at s[c] for the groups in `todo`, combined over the shards (all zero for the others).
+std::vector<OctavSums> octav_group_sums(const GroupSpans& data, const std::vector<int64_t>& todo,
+                                        const std::vector<double>& s, const ShardReduce* shards) {
+  std::vector<OctavSums> sums(size_t(data.count()));
+  for_groups(todo, [&](int64_t c) { sums[size_t(c)] = octav_sums(data.data(c), data.size(), s[size_t(c)]); });
+  if (shards) {
+    static_assert(sizeof(OctavSums) == 3 * sizeof(double));
+    shards->sum(std::span<double>(reinterpret_cast<double*>(sums.data()), 3 * sums.size()));
+  }
+  return sums;
+}
+
+// OCTAV on every group with a nonzero maximum, all groups iterating in step so that each step's
+// sums of all groups are combined over the shards at once. Per group, the iteration is that of
+// octav_clip's contract: s ← Σ|x|·1{|x|>s} / (c·#{0<|x|≤s} + #{|x|>s}) from the warm start (or the
+// mean of the nonzero |x|, also taken whenever a set is empty) until the relative change is < 1e-4
+// or after 20 steps.
+std::vector<OctavResult> octav_groups(const GroupSpans& data, const UniformGrid& grid,
+                                      const std::vector<float>& abs_max, std::span<const float> warm_start,
+                                      const ShardReduce* shards) {
   constexpr int kMaxIterations = 20;
   constexpr double kTolerance = 1e-4;
   const double c = octav_noise_constant(grid);
-  // Mean of the nonzero |x|: the sums at s = 0 count every nonzero element as "above".
-  const auto mean_nonzero = [&] {
-    const OctavSums all = octav_sums(x, n, 0.0);
-    return all.n_above > 0 ? all.abs_above / all.n_above : 0.0;
+  const int64_t G = data.count();
+  std::vector<OctavResult> result(static_cast<size_t>(G));
+  std::vector<double> s(size_t(G), 0.0);
+  std::vector<bool> from_mean(size_t(G), false);
+  std::vector<int64_t> active;
+  for (int64_t g = 0; g < G; ++g)
+    if (abs_max[size_t(g)] != 0.0f) active.push_back(g);  // all zero: clip 0
+  // The mean of the nonzero |x| per group (the sums at s = 0 count every nonzero |x| as above),
+  // computed once, when first needed.
+  std::vector<double> mean;
+  const auto means = [&]() -> const std::vector<double>& {
+    if (mean.empty()) {
+      const std::vector<OctavSums> all = octav_group_sums(data, active, std::vector<double>(size_t(G), 0.0), shards);
+      mean.resize(size_t(G));
+      for (int64_t g = 0; g < G; ++g)
+        mean[size_t(g)] = all[size_t(g)].n_above > 0 ? all[size_t(g)].abs_above / all[size_t(g)].n_above : 0.0;
+    }
+    return mean;
   };
-  bool from_mean = !(warm_start > 0);
-  double s = from_mean ? mean_nonzero() : double(warm_start);
-  if (s == 0) return {0.0f, 0};
-  OctavResult r;
-  for (int it = 1; it <= kMaxIterations; ++it) {
-    OctavSums sums = octav_sums(x, n, s);
-    if (sums.n_above == 0 || sums.n_below == 0) {
-      if (!from_mean) {
-        s = mean_nonzero();
-        if (s == 0) return {0.0f, it};
-        from_mean = true;
-        sums = octav_sums(x, n, s);
+  for (int64_t g : active) {
+    from_mean[size_t(g)] = warm_start.empty() || !(warm_start[size_t(g)] > 0);
+    s[size_t(g)] = from_mean[size_t(g)] ? means()[size_t(g)] : double(warm_start[size_t(g)]);
+  }
+  std::erase_if(active, [&](int64_t g) { return s[size_t(g)] == 0; });  // {0, 0}
+  for (int it = 1; it <= kMaxIterations && !active.empty(); ++it) {
+    std::vector<OctavSums> sums = octav_group_sums(data, active, s, shards);
+    // A warm start with an empty set restarts from the mean.
+    std::vector<int64_t> restart;
+    for (int64_t g : active)
+      if ((sums[size_t(g)].n_above == 0 || sums[size_t(g)].n_below == 0) && !from_mean[size_t(g)]) restart.push_back(g);
+    if (!restart.empty()) {
+      for (int64_t g : restart) {
+        s[size_t(g)] = means()[size_t(g)];
+        from_mean[size_t(g)] = true;
+        if (s[size_t(g)] == 0) result[size_t(g)] = {0.0f, it};
       }
+      std::erase_if(restart, [&](int64_t g) { return s[size_t(g)] == 0; });
+      std::erase_if(active, [&](int64_t g) { return s[size_t(g)] == 0; });
+      const std::vector<OctavSums> again = octav_group_sums(data, restart, s, shards);
+      for (int64_t g : restart) sums[size_t(g)] = again[size_t(g)];
+    }
+    std::erase_if(active, [&](int64_t g) {
+      const OctavSums& t = sums[size_t(g)];
       // At the mean the lower set is never empty; an empty upper set means every nonzero |x|
       // equals the mean, which is then J's minimiser.
-      if (sums.n_above == 0) return {float(s), it};
-    }
-    const double next = sums.abs_above / (c * sums.n_below + sums.n_above);
-    r.iterations = it;
-    const bool converged = std::fabs(next - s) < kTolerance * s;
-    s = next;
-    if (converged) break;
+      if (t.n_above == 0) {
+        result[size_t(g)] = {float(s[size_t(g)]), it};
+        return true;
+      }
+      const double next = t.abs_above / (c * t.n_below + t.n_above);
+      const bool converged = std::fabs(next - s[size_t(g)]) < kTolerance * s[size_t(g)];
+      s[size_t(g)] = next;
+      result[size_t(g)] = {float(next), it};
+      return converged;
+    });
   }
-  r.s = float(s);
-  return r;
+  return result;
+}
+
+}  // namespace
+
+OctavResult octav_clip(const float* x, int64_t n, const UniformGrid& grid, float warm_start) {
+  // The group counts as nonzero: all-zero data has mean 0, which gives {0, 0} (or, from a warm
+  // start, {0, 1}).
+  return octav_groups(GroupSpans(x, RunGeometry{1, 1, n}), grid, {1.0f}, std::span<const float>(&warm_start, 1),
+                      nullptr)[0];
 }
 
 double octav_objective(const float* x, int64_t n, double s, double c) {
@@ -233,52 +326,48 @@ double octav_objective(const float* x, int64_t n, double s, double c) {
 
 std::vector<float> clip_values(const float* x, const RunGeometry& groups, const Clipping& method,
                                const UniformGrid& grid, const std::vector<float>& abs_max,
-                               std::span<const float> warm_start, int* octav_iterations) {
+                               std::span<const float> warm_start, int* octav_iterations, const ShardReduce* shards) {
   const int64_t C = groups.len;
   LPT_CHECK(warm_start.empty() || int64_t(warm_start.size()) == C, "OCTAV warm start: ", warm_start.size(),
             " values for ", C, " groups");
+  if (octav_iterations) *octav_iterations = 0;
   if (method.method == ClipMethod::max) return abs_max;
+  const GroupSpans data(x, groups);
+  std::vector<int64_t> nonzero;  // an all-zero group keeps clip 0 (its scale is taken as 1)
+  for (int64_t c = 0; c < C; ++c)
+    if (abs_max[size_t(c)] != 0.0f) nonzero.push_back(c);
   std::vector<float> clip(size_t(C), 0.0f);
-  std::vector<int> iterations(size_t(C), 0);
-  const auto one_group = [&](int64_t c, const float* data, int64_t n) {
-    if (abs_max[size_t(c)] == 0.0f) return;  // all zero: clip 0, scale taken as 1 by the quantizer
-    switch (method.method) {
-      case ClipMethod::percentile:
-        clip[size_t(c)] = percentile_abs(data, n, method.percentile);
-        break;
-      case ClipMethod::mse:
-        clip[size_t(c)] = mse_clip(data, n, grid);
-        break;
-      case ClipMethod::octav: {
-        const OctavResult r = octav_clip(data, n, grid, warm_start.empty() ? 0.0f : warm_start[size_t(c)]);
-        clip[size_t(c)] = r.s;
-        iterations[size_t(c)] = r.iterations;
-        break;
+  switch (method.method) {
+    case ClipMethod::percentile:
+      LPT_CHECK(!shards, "percentile clipping of a tensor split over data-parallel processes would need all of "
+                "its values on every process; it is not supported there");
+      for_groups(nonzero, [&](int64_t c) {
+        clip[size_t(c)] = percentile_abs(data.data(c), data.size(), method.percentile);
+      });
+      break;
+    case ClipMethod::mse: {
+      std::vector<MseErrors> err(static_cast<size_t>(C));
+      for_groups(nonzero, [&](int64_t c) {
+        err[size_t(c)] = mse_errors(data.data(c), data.size(), grid, abs_max[size_t(c)]);
+      });
+      if (shards) {
+        static_assert(sizeof(MseErrors) == kMseCandidates * sizeof(double));
+        shards->sum(std::span<double>(reinterpret_cast<double*>(err.data()), size_t(kMseCandidates) * err.size()));
       }
-      case ClipMethod::max:
-        break;
+      for (int64_t c : nonzero) clip[size_t(c)] = mse_best(err[size_t(c)], abs_max[size_t(c)]);
+      break;
     }
-  };
-  if (C == 1) {
-    one_group(0, x, groups.numel());  // parallel inside
-  } else {
-    // One group per thread at a time; each group's sums are chunked as above, so the values are
-    // the same as computed one group after another.
-#pragma omp parallel
-    {
-      std::vector<float> buf;
-#pragma omp for schedule(dynamic, 1)
+    case ClipMethod::octav: {
+      const std::vector<OctavResult> r = octav_groups(data, grid, abs_max, warm_start, shards);
       for (int64_t c = 0; c < C; ++c) {
-        if (groups.outer == 1) {  // channel c is contiguous (e.g. the output channels of OIHW weights)
-          one_group(c, x + c * groups.inner, groups.inner);
-          continue;
-        }
-        gather_group(x, groups, c, buf);
-        one_group(c, buf.data(), int64_t(buf.size()));
+        clip[size_t(c)] = r[size_t(c)].s;
+        if (octav_iterations) *octav_iterations = std::max(*octav_iterations, r[size_t(c)].iterations);
       }
+      break;
     }
+    case ClipMethod::max:
+      break;
   }
-  if (octav_iterations) *octav_iterations = *std::max_element(iterations.begin(), iterations.end());
   return clip;
 }
 

@@ -72,9 +72,12 @@ double octav_objective(const float* x, int64_t n, double s, double c);
 
 // Clip values per group by `method`. `abs_max` is scan_groups' result (the `max` method's answer);
 // `warm_start` (empty or one per group) seeds OCTAV, whose iteration count (the most over groups)
-// goes to *octav_iterations when given.
+// goes to *octav_iterations when given. With `shards`, x is one process's shard and `abs_max` the
+// maxima over all shards: the MSE and OCTAV sums are combined over the shards (percentile clipping
+// is refused).
 std::vector<float> clip_values(const float* x, const RunGeometry& groups, const Clipping& method,
                                const UniformGrid& grid, const std::vector<float>& abs_max,
-                               std::span<const float> warm_start, int* octav_iterations);
+                               std::span<const float> warm_start, int* octav_iterations,
+                               const ShardReduce* shards = nullptr);
 
 }  // namespace lpt::formats

@@ -3,6 +3,8 @@
 // rounded (nearest-even, or stochastic keyed as SPEC §1 says), and the fp32 exponent of a maximum.
 #include <cmath>
 #include <cstdint>
+#include <functional>
+#include <span>
 #include <string>
 
 #include "core/philox.h"
@@ -45,7 +47,25 @@ struct RoundingContext {
   uint64_t step = 0;
   uint64_t tensor_id = 0;  // stable_hash(layer name, role, GEMM)
   LogicalOrder order;
+  // The logical index of the buffer's first element in the whole tensor: nonzero for one process's
+  // shard of a batch (SPEC §10: stochastic rounding is keyed by the global element index).
+  int64_t first_index = 0;
   RandomStream stream() const { return step_stream(seed, step, tensor_id); }
+  // The stream counter of the element at memory position m.
+  uint64_t counter(int64_t m) const { return uint64_t(first_index + order.logical_index(m)); }
+};
+
+// Data parallelism (SPEC §10): the buffer is this process's shard of a tensor split over processes
+// along its outermost logical axis (the batch), every shard the same size. The statistics one
+// process takes over the whole tensor (group maxima behind per-tensor / per-channel scales and
+// two-level γ, OCTAV's and MSE clipping's sums) are combined over the shards with these, so every
+// process quantizes with the values one process computes for the global batch (up to the order of
+// the sums). Every process calls them in the same sequence.
+struct ShardReduce {
+  std::function<void(std::span<float>)> max;   // element-wise maximum over the processes
+  std::function<void(std::span<double>)> sum;  // element-wise sum over the processes, in rank order
+  int64_t shard = 0;    // this process's shard: elements [shard·n, (shard + 1)·n) of the whole tensor
+  int64_t samples = 1;  // samples (batch entries) in each shard
 };
 
 // Round-to-nearest-even of x (any magnitude fp32 can hold).

@@ -25,7 +25,7 @@ Encoded encode(const Tensor& x_in, const Format& f, const QuantizeOptions& o) {
   std::optional<int> channel;
   if (o.channel_axis) channel = normalize(*o.channel_axis, x.ndim(), "channel axis");
   Encoded e{f, x.shape(), normalize(o.axis, x.ndim(), "axis"), channel, {}};
-  QuantizeOptions k = kernel_options(f, o);
+  QuantizeOptions k = kernel_options(f, e.layout(), o);
   k.rounding.order = {};  // row-major: memory order is logical order
   e.data = traits_of(f.params()).encode(f.params(), x.data<float>(), e.layout(), k);
   return e;

@@ -86,7 +86,7 @@ std::vector<float> group_clips(const IntParams& p, const Resolved& r, const floa
     return {o.fixed_clip.begin(), o.fixed_clip.end()};
   }
   return clip_values(x, l.groups, p.clipping, UniformGrid{p.bits, r.is_signed}, scan.abs_max, o.warm_start,
-                     octav_iterations);
+                     octav_iterations, o.shards);
 }
 
 // Single level: s = amax/qmax; a zero scale (all-zero group, clip 0, underflow) keeps zeros.
@@ -135,7 +135,8 @@ void run(const IntParams& p, const float* x, const Sink& sink, float* vector_sca
     if (stats) stats->clipped_fraction = 0;  // each vector's scale covers its max
     return;
   }
-  if (p.two_level() && o.fixed_clip.empty() && two_level_fusable(l)) {
+  // The fused pass takes γ from each group's maximum as it goes: one process's tensor only.
+  if (p.two_level() && o.fixed_clip.empty() && !o.shards && two_level_fusable(l)) {
     std::vector<float> clip(size_t(l.num_groups())), gamma(clip.size());
     const InputCheck c = two_level_by_group(x, sink, l, p.vector_size,
                                             VectorScaling{r.range, float(r.qmax), r.scale_max, {}, nullptr}, rc,
@@ -164,8 +165,9 @@ void run(const IntParams& p, const float* x, const Sink& sink, float* vector_sca
     if (group_scales) *group_scales = std::move(gamma);
     return;
   }
-  const GroupScan scan = scan_groups(x, l.groups);
+  GroupScan scan = scan_groups(x, l.groups);
   check_input(x, n, scan.finite, scan.has_negative, r, o);
+  if (o.shards) o.shards->max(scan.abs_max);
   int octav_iterations = 0;
   const std::vector<float> clip = group_clips(p, r, x, l, scan, o, &octav_iterations);
   std::vector<float> scales;

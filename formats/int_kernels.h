@@ -73,12 +73,12 @@ struct ValueInt8Sink {
 // Stochastic rounding's uniform for the element at memory position m (SPEC §1 key).
 class Rounder {
  public:
-  explicit Rounder(const RoundingContext& r) : stream_(r.stream()), order_(r.order) {}
-  float u(int64_t m) const { return stream_.uniform(uint64_t(order_.logical_index(m))); }
+  explicit Rounder(const RoundingContext& r) : stream_(r.stream()), rounding_(r) {}
+  float u(int64_t m) const { return stream_.uniform(rounding_.counter(m)); }
 
  private:
   RandomStream stream_;
-  LogicalOrder order_;
+  RoundingContext rounding_;
 };
 
 // Per-vector scales: single level (scale_max = 0: s_v = amax_v/qmax) or two-level with γ per

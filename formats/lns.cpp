@@ -298,8 +298,10 @@ void set_scales(LnsTables& t, std::vector<float> scales) {
   }
 }
 
-// The tables with the group scales (max|x| per group), after checking that x is finite.
-LnsTables make_tables(const LnsParams& p, const float* x, const BufferLayout& l, const std::string& tensor_name) {
+// The tables with the group scales (max|x| per group, over every shard with o.shards), after
+// checking that x is finite.
+LnsTables make_tables(const LnsParams& p, const float* x, const BufferLayout& l, const QuantizeOptions& o) {
+  const std::string& tensor_name = o.name;
   LnsTables t = base_tables(p, l);
   LPT_CHECK(!t.per_channel || l.has_channel_axis, "lns: per-channel scales for tensor '", tensor_name,
             "' need a channel axis");
@@ -337,6 +339,7 @@ LnsTables make_tables(const LnsParams& p, const float* x, const BufferLayout& l,
     if (max_bits[size_t(c)] >= detail::kNonFinite) check_finite(x, n, tensor_name);
     scales[size_t(c)] = std::bit_cast<float>(max_bits[size_t(c)]);
   }
+  if (o.shards) o.shards->max(scales);
   set_scales(t, std::move(scales));
   return t;
 }
@@ -371,7 +374,7 @@ void quantize_chunks(const LnsTables& t, const float* x, float* y, const Quantiz
 
 void lns_quantize(const LnsParams& p, const float* x, float* y, const BufferLayout& l, const QuantizeOptions& o) {
   validate(p);
-  quantize_chunks(make_tables(p, x, l, o.name), x, y, o, [](int64_t, int64_t, const Chunk&) {});
+  quantize_chunks(make_tables(p, x, l, o), x, y, o, [](int64_t, int64_t, const Chunk&) {});
 }
 
 bool lns_has_codebook(const LnsParams& p) { return p.granularity == LnsGranularity::tensor && p.bits <= 8; }
@@ -380,7 +383,7 @@ std::vector<float> lns_quantize_codebook(const LnsParams& p, const float* x, flo
                                          const BufferLayout& l, const QuantizeOptions& o) {
   validate(p);
   LPT_CHECK(lns_has_codebook(p), "tensor '", o.name, "': lns", p.bits, " per channel or with more than 8 bits has no codebook");
-  const LnsTables t = make_tables(p, x, l, o.name);
+  const LnsTables t = make_tables(p, x, l, o);
   const int32_t sign = 1 << (p.bits - 1), zero = lns_zero_code(p);
   std::vector<float> book(size_t(1) << p.bits, 0.0f);
   for (int k = 0; k <= t.kmax; ++k) {
@@ -399,7 +402,7 @@ std::vector<float> lns_quantize_codebook(const LnsParams& p, const float* x, flo
 
 LnsEncoded lns_encode(const LnsParams& p, const float* x, const BufferLayout& l, const QuantizeOptions& o) {
   validate(p);
-  const LnsTables t = make_tables(p, x, l, o.name);
+  const LnsTables t = make_tables(p, x, l, o);
   std::vector<uint16_t> codes(size_t(l.numel()));
   const uint32_t sign = 1u << (p.bits - 1), zero = uint32_t(lns_zero_code(p));
   for_each_chunk(t, x, l.numel(), o.rounding, [&](int64_t c0, int64_t n, const Chunk& ch) {

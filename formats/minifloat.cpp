@@ -91,6 +91,7 @@ float tensor_scale(const MinifloatParams& p, const float* x, int64_t n, const Qu
     for (int64_t c = 0; c < n; c += kChunk) m = std::max(m, detail::max_abs_bits(x + c, std::min(kChunk, n - c)));
     if (m >= detail::kNonFinite) check_finite(x, n, o.name);
     amax = std::bit_cast<float>(m);
+    if (o.shards) o.shards->max(std::span<float>(&amax, 1));
   }
   const float scale = minifloat_scale(p, amax);
   if (o.stats) {

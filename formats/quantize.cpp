@@ -79,19 +79,29 @@ bool has_clip_value(const Format& f) {
   return f.get<IntParams>() || (m && m->scaling == MinifloatScaling::tensor);
 }
 
-QuantizeOptions kernel_options(const Format& f, const QuantizeOptions& o) {
+QuantizeOptions kernel_options(const Format& f, const BufferLayout& l, const QuantizeOptions& o) {
   LPT_CHECK(has_clip_value(f) || o.fixed_clip.empty(), "tensor '", o.name, "': format ", f.name(),
             " has no clip value to freeze");
   LPT_CHECK(f.get<IntParams>() || o.warm_start.empty(), "tensor '", o.name, "': format ", f.name(),
             " has no OCTAV clip value to warm-start");
+  // Runs cross samples when there are fewer run lines than whole samples in the shard; then the
+  // shards' runs joined end to end make the whole tensor's, with the same blocks only if each
+  // shard's run is a whole number of blocks.
+  const int64_t block = traits_of(f.params()).block_size(f.params());
+  LPT_CHECK(!o.shards || block <= 1 || l.runs.outer % o.shards->samples == 0 || l.runs.len % block == 0,
+            "tensor '", o.name, "': the ", f.name(), " blocks of ", block,
+            " values run across the samples of the batch, and this process's shard holds ", l.runs.len,
+            " values along them, not a whole number of blocks: blocks would straddle two processes' shards; "
+            "choose a training.batch_size whose shards fill whole blocks");
   QuantizeOptions k = o;
   k.rounding.mode = f.rounding();
+  if (o.shards) k.rounding.first_index = o.shards->shard * l.numel();
   return k;
 }
 
 void quantize(const Format& f, const float* x, float* y, const BufferLayout& l, const QuantizeOptions& o) {
   const FormatTraits& t = traits_of(f.params());
-  const QuantizeOptions k = kernel_options(f, o);
+  const QuantizeOptions k = kernel_options(f, l, o);
   if (!o.stats) return t.quantize(f.params(), x, y, l, k);
   *o.stats = QuantizeStats{};
   if (x != y || !o.error_stats) {
@@ -110,7 +120,7 @@ namespace {
 template <class Kernel>
 std::vector<float> with_stats(const Format& f, const float* x, float* y, const BufferLayout& l,
                               const QuantizeOptions& o, Kernel&& kernel) {
-  const QuantizeOptions k = kernel_options(f, o);
+  const QuantizeOptions k = kernel_options(f, l, o);
   if (!o.stats) return kernel(k, y);
   *o.stats = QuantizeStats{};
   if (!o.error_stats) return kernel(k, y);

@@ -36,9 +36,11 @@ Tensor quantize(const Tensor& x, const Format& f, const QuantizeOptions& o = {})
 // per-group amax, and the amax behind a minifloat's per-tensor scale.
 bool has_clip_value(const Format& f);
 
-// The options a format's kernels get: the format's rounding mode, after checking that frozen clip
-// values are only given to a format that has clip values and OCTAV warm starts only to INT.
-QuantizeOptions kernel_options(const Format& f, const QuantizeOptions& o);
+// The options a format's kernels get for a buffer laid out as `l`: the format's rounding mode,
+// after checking that frozen clip values are only given to a format that has clip values, OCTAV
+// warm starts only to INT, and that no vector or block of one process's shard of a batch would
+// straddle two shards (then the shards would not quantize as the whole batch does).
+QuantizeOptions kernel_options(const Format& f, const BufferLayout& l, const QuantizeOptions& o);
 
 // The generic part of QuantizeStats from x and its quantization y: SQNR, the flushed fraction and,
 // when stats.clip holds one value per group, the clipped fraction. Deterministic for any thread count.

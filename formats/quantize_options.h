@@ -59,6 +59,8 @@ struct QuantizeOptions {
   // Viewed, not copied: the caller keeps them alive for the call.
   std::span<const float> fixed_clip;  // frozen clip value per group (evaluation, calibration)
   std::span<const float> warm_start;  // OCTAV: the previous s per group (empty: cold start)
+  // Data parallelism: x is this process's shard of the batch (SPEC §10); null: x is the whole tensor.
+  const ShardReduce* shards = nullptr;
   QuantizeStats* stats = nullptr;
   // With stats: whether to also measure the error (SQNR, clipped and flushed fractions), one more
   // pass over the data; the kernel's own outputs (clip values, scales) come either way.

@@ -35,6 +35,26 @@ TEST(Dropout, ChannelsLastInputUsesLogicalIndices) {
   expect_naive_dropout(x, y, 0.5f);
 }
 
+// One process's shard of a batch (SPEC §10) gets its part of the whole batch's mask: a batch of 6
+// split after sample 1 and after sample 3 (offsets that are not multiples of Philox's blocks of 4).
+TEST(Dropout, AShardOfTheBatchGetsItsPartOfTheWholeMask) {
+  for (MemoryFormat mf : {MemoryFormat::contiguous, MemoryFormat::channels_last}) {
+    const Tensor x = random_tensor({6, 3, 3, 3}, 4, -1, 1, mf);
+    const std::vector<float> values = x.to_vector(), whole = ops::dropout(Variable(x), 0.5f, true, kStream).data().to_vector();
+    for (int64_t split : {1, 3}) {
+      const int64_t per_sample = 27;
+      std::vector<float> parts;
+      for (auto [b0, b1] : {std::pair<int64_t, int64_t>{0, split}, {split, 6}}) {
+        const Tensor shard = Tensor::from_vector(
+            {b1 - b0, 3, 3, 3}, std::vector<float>(values.begin() + b0 * per_sample, values.begin() + b1 * per_sample)).to(mf);
+        const std::vector<float> y = ops::dropout(Variable(shard), 0.5f, true, kStream, b0 * per_sample).data().to_vector();
+        parts.insert(parts.end(), y.begin(), y.end());
+      }
+      EXPECT_EQ(parts, whole) << "split after sample " << split;
+    }
+  }
+}
+
 TEST(Dropout, MaskDoesNotDependOnThreadCount) {
   const int saved = num_threads();
   for (MemoryFormat mf : {MemoryFormat::contiguous, MemoryFormat::channels_last}) {

@@ -9,6 +9,7 @@
 #include "core/ops/conv.h"
 #include "core/ops/linear.h"
 #include "formats/quantize.h"
+#include "layers/batch_shards.h"
 #include "layers/conv2d.h"
 #include "layers/quant/estimator.h"
 #include "tests/support/gradcheck.h"
@@ -121,6 +122,60 @@ TEST(QuantizedGemm, LinearStepEqualsFp32OnPreQuantizedOperands) {
   Variable a(x, true);
   Variable plain = ops::linear(a, layer.weight(), layer.bias());
   EXPECT_GT(max_abs_diff(plain.data(), y.data()), 1e-4);
+}
+
+// In a data-parallel step (layers/batch_shards.h) the backward pass leaves the weight gradient in
+// fp32 and its quantization waits for the trainer, which applies it to the averaged gradient (SPEC
+// §10: one process quantizes the whole batch's gradient). Over a world of one shard (reductions
+// that change nothing) the step must equal the ordinary one: the same output and input gradient,
+// and the waiting quantization applied to the weight's gradient gives the ordinary weight gradient.
+TEST(QuantizedGemm, ADataParallelStepLeavesTheWeightGradientQuantizationToTheTrainer) {
+  GemmFormats f;
+  f.weights = f.errors = f.weight_gradients = fmt(R"({"type":"hbfp","mantissa_bits":3,"block_size":8})");
+  f.activations = fmt(R"({"type":"int","bits":4,"signed":true,"clipping":"octav","rounding":"stochastic"})");
+  // A batch of 8: the backward-weights GEMM's blocks of 8 run along the batch, and must not
+  // straddle shards.
+  const Tensor x = random_tensor({8, 24}, 2), dy = random_tensor({8, 10}, 3);
+  struct Shards {  // set for one step, unset even when it throws
+    explicit Shards(bool on) {
+      if (on)
+        set_batch_shards(formats::ShardReduce{.max = [](std::span<float>) {}, .sum = [](std::span<double>) {},
+                                              .shard = 0, .samples = 8});
+    }
+    ~Shards() { set_batch_shards(std::nullopt); }
+  };
+  struct Step {
+    Tensor y, dx, dw;
+    bool pending;
+  };
+  const auto step = [&](bool sharded) {
+    Linear layer(24, 10, true);
+    layer.name_modules("fc");
+    layer.initialize(1);
+    layer.set_quantization(f);
+    layer.begin_step(4, 9);
+    Variable xv(x, true);
+    Variable y;
+    {
+      const Shards shards(sharded);
+      y = layer(xv);
+      y.backward(dy);
+    }
+    Step r{y.data(), xv.grad(), layer.weight().grad().clone(), bool(layer.quantizer()->pending_weight_gradient())};
+    if (r.pending) {
+      const Tensor quantized = layer.quantizer()->quantize_pending_weight_gradient(r.dw);
+      EXPECT_FALSE(bitwise_equal(r.dw, quantized)) << "the backward pass already quantized the weight gradient";
+      r.dw = quantized;
+    }
+    EXPECT_FALSE(layer.quantizer()->pending_weight_gradient());
+    return r;
+  };
+  const Step plain = step(false), sharded = step(true);
+  EXPECT_FALSE(plain.pending);
+  EXPECT_TRUE(sharded.pending);
+  EXPECT_TRUE(bitwise_equal(sharded.y, plain.y));
+  EXPECT_TRUE(bitwise_equal(sharded.dx, plain.dx));
+  EXPECT_TRUE(bitwise_equal(sharded.dw, plain.dw));
 }
 
 // The same for a convolution (channels-last activations, OIHW weights), INT formats with OCTAV

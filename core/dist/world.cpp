@@ -100,6 +100,11 @@ int64_t World::max(int64_t value) {
   return int64_t(out);
 }
 
+void World::max_in_place(float* data, int64_t n) {
+  if (size_ <= 1 || n == 0) return;
+  check(MPI_Allreduce(MPI_IN_PLACE, data, int(n), MPI_FLOAT, MPI_MAX, MPI_COMM_WORLD), "MPI_Allreduce");
+}
+
 std::vector<uint64_t> World::all_gather(const std::vector<uint64_t>& values) {
   if (size_ <= 1) return values;
   std::vector<uint64_t> all(values.size() * size_t(size_));

@@ -35,6 +35,8 @@ class World {
   void broadcast(std::string& s, int root = 0);
   // The maximum over ranks of an integer (exact, so order does not matter).
   int64_t max(int64_t value);
+  // data[i] <- the maximum over ranks of data[i] (no NaN), on every rank: exact in any order.
+  void max_in_place(float* data, int64_t n);
   // Every rank's values, concatenated in rank order (every rank passes the same count).
   std::vector<uint64_t> all_gather(const std::vector<uint64_t>& values);
   void barrier();

@@ -1,8 +1,10 @@
 #include "layers/quant/gemm_quantizer.h"
 
 #include <cmath>
+#include <utility>
 
 #include "core/error.h"
+#include "layers/batch_shards.h"
 #include "layers/quant/estimator.h"
 
 namespace lpt {
@@ -38,6 +40,11 @@ GemmQuantizer::GemmQuantizer(std::string layer, bool input_nonnegative)
       weights_data_(layer_ + ".weights.data", false, false),
       activations_weights_(layer_ + ".activations.weights", input_nonnegative, true) {
   lanes_.runs = std::make_shared<ops::GemmRuns>();
+}
+
+Tensor GemmQuantizer::quantize_pending_weight_gradient(const Tensor& dw) {
+  LPT_CHECK(pending_dw_, "layer '", layer_, "': no weight-gradient quantization is waiting");
+  return std::exchange(pending_dw_, nullptr)(dw);
 }
 
 std::vector<RoleQuantizer*> GemmQuantizer::roles() {
@@ -177,6 +184,7 @@ GemmQuantizer::Operands GemmQuantizer::prepare(const Variable& x, const Variable
         return weight_gradients_.apply(d, forward_w_layout(g, *weight_gradients_.format()), ClipMode::train, seed,
                                        step, collect).value;
       };
+    if (to_dw && batch_shards()) pending_dw_ = std::exchange(to_dw, nullptr);  // the trainer applies it
     if (weights_) {
       const BufferLayout l = forward_w_layout(g, *weights_.format());
       // Frozen weights are quantized once; a forward collecting diagnostics quantizes them anew.

@@ -4,6 +4,7 @@
 // operands each blocked along its own reduction axis, and the multiply-adds counted per precision.
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -81,6 +82,14 @@ class GemmQuantizer {
   const std::map<std::string, double>& macs() const { return macs_; }
   void reset_macs() { macs_.clear(); }
 
+  // In a data-parallel step (layers/batch_shards.h) the backward pass leaves the weight gradient in
+  // fp32 and the quantization a weight_gradients format asks for waits here: the trainer applies it
+  // to the gradient it chooses — the global one after the all-reduce, as one process quantizes it.
+  // Null when nothing waits.
+  const std::function<Tensor(const Tensor&)>& pending_weight_gradient() const { return pending_dw_; }
+  // Quantizes dw (the weight's gradient, dense) with the waiting quantization, which it consumes.
+  Tensor quantize_pending_weight_gradient(const Tensor& dw);
+
   // Quantizer state, keys "<role>.<key>" (e.g. "activations.clip_ema"), for checkpoints.
   std::vector<std::pair<std::string, std::vector<float>>> state() const;
   void load_state(const std::string& key, std::vector<float> values);  // throws naming the key
@@ -108,6 +117,7 @@ class GemmQuantizer {
   uint64_t seed_ = 0, step_ = 0;
   bool calibrating_ = false, collect_ = false, weights_frozen_ = false;
   std::optional<QuantizedTensor> frozen_weights_;  // evaluation's quantization of the frozen weights
+  std::function<Tensor(const Tensor&)> pending_dw_;
   std::map<std::string, double> macs_;
   ops::GemmLanes lanes_;
 };

@@ -4,6 +4,7 @@
 
 #include "core/error.h"
 #include "core/philox.h"
+#include "layers/batch_shards.h"
 
 namespace lpt {
 
@@ -12,6 +13,7 @@ namespace {
 constexpr float kEmaMomentum = 0.9f;  // SPEC §2: v ← 0.9·v + 0.1·clip
 
 }  // namespace
+
 
 RoleQuantizer::RoleQuantizer(std::string name, bool input_nonnegative, bool averaged)
     : name_(std::move(name)), id_(stable_hash(name_.c_str())), input_nonnegative_(input_nonnegative),
@@ -111,6 +113,7 @@ formats::QuantizeOptions RoleQuantizer::options(const Tensor& x, int64_t groups,
   o.rounding.tensor_id = id_;
   o.rounding.order = formats::LogicalOrder::of(x);
   o.input_nonnegative = input_nonnegative_;
+  if (averaged_) o.shards = batch_shards();
   const size_t n = size_t(groups);
   if (format_->scales().clip_values && mode == ClipMode::evaluate) {
     if (calibrated_.size() == n) o.fixed_clip = calibrated_;

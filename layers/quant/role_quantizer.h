@@ -38,7 +38,8 @@ struct QuantizedTensor {
 class RoleQuantizer {
  public:
   // `name` ("layer1.0.conv1.activations") names the tensor in errors and keys stochastic rounding;
-  // `input_nonnegative` resolves INT's signed: "auto"; `averaged`: keep clip_ema (activations, errors).
+  // `input_nonnegative` resolves INT's signed: "auto"; `averaged`: the tensor follows the batch
+  // (activations, errors): keep clip_ema, and quantize as a shard of the batch under set_batch_shards (layers/batch_shards.h).
   RoleQuantizer(std::string name, bool input_nonnegative, bool averaged);
 
   // Null: fp32 (apply() is not called). Changing the format keeps the recorded state (but not
