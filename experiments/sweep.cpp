@@ -15,7 +15,7 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
-#include <iostream>
+#include <cstring>
 #include <map>
 #include <set>
 #include <sstream>
@@ -101,14 +101,14 @@ Axis parse_axis(const json& a, const std::string& where) {
   return axis;
 }
 
-// The run's part of a name for each group.
-std::vector<std::string> name_parts(const Grid& grid, const std::vector<size_t>& at) {
-  std::vector<std::string> parts;
+// The run's parts of its name, (label, value name): one per named group, else one per axis.
+std::vector<std::pair<std::string, std::string>> name_parts(const Grid& grid, const std::vector<size_t>& at) {
+  std::vector<std::pair<std::string, std::string>> parts;
   for (size_t g = 0; g < grid.groups.size(); ++g) {
     const AxisGroup& group = grid.groups[g];
-    if (!group.names.empty()) parts.push_back(group.label + "=" + group.names[at[g]]);
+    if (!group.names.empty()) parts.emplace_back(group.label, group.names[at[g]]);
     else
-      for (const Axis& a : group.axes) parts.push_back(a.label + "=" + a.names[at[g]]);
+      for (const Axis& a : group.axes) parts.emplace_back(a.label, a.names[at[g]]);
   }
   return parts;
 }
@@ -329,7 +329,9 @@ plot::Panel accuracy_panel(const Grid& grid, const std::vector<Row>& rows, const
   if (series_labels.empty())
     for (const AxisGroup& g : grid.groups) {
       const bool moves_x = std::any_of(g.axes.begin(), g.axes.end(), [&](const Axis& a) { return on_x(a, x); });
-      if (!moves_x)
+      if (moves_x) continue;
+      if (!g.names.empty()) series_labels.push_back(g.label);
+      else
         for (const Axis& a : g.axes) series_labels.push_back(a.label);
     }
   const auto is_fp32 = [](const Run& r) {
@@ -337,7 +339,7 @@ plot::Panel accuracy_panel(const Grid& grid, const std::vector<Row>& rows, const
     return q["weights"].is_null() && q["activations"].is_null() && q["errors"].is_null() && q["layers"].empty();
   };
   std::vector<double> fp32_accuracies;
-  std::map<std::string, std::vector<std::pair<double, double>>> series;  // ordered by name
+  std::vector<std::pair<std::string, std::vector<std::pair<double, double>>>> series;  // in grid order
   std::vector<std::string> categories;
   for (const Row& row : rows) {
     if (!row.has_metrics || std::isnan(row.summary.final_test_accuracy)) continue;
@@ -361,10 +363,13 @@ plot::Panel accuracy_panel(const Grid& grid, const std::vector<Row>& rows, const
       }
     }
     std::vector<std::string> key;
-    for (const auto& [axis, value] : r.values)
-      if (std::find(series_labels.begin(), series_labels.end(), axis->label) != series_labels.end())
-        key.push_back(axis->label + "=" + value_name(pointer(axis->path), value));
-    series[key.empty() ? "all runs" : join(key, ",")].emplace_back(xv, y);
+    for (const auto& [label, name] : r.parts)
+      if (std::find(series_labels.begin(), series_labels.end(), label) != series_labels.end())
+        key.push_back(label + "=" + name);
+    const std::string name = key.empty() ? "all runs" : join(key, ",");
+    auto it = std::find_if(series.begin(), series.end(), [&](const auto& s) { return s.first == name; });
+    if (it == series.end()) it = series.insert(series.end(), {name, {}});
+    it->second.emplace_back(xv, y);
   }
   LPT_CHECK(categories.empty() || std::all_of(rows.begin(), rows.end(), [&](const Row& row) {
               return !row.has_metrics || !row.run->config.contains(json::json_pointer(x.pointer)) ||
@@ -522,6 +527,9 @@ Grid parse_grid(const json& g, const std::string& source) {
       LPT_CHECK(labels.insert(ax.label).second, source, ": two axes are labelled '", ax.label,
                 "' (give one a \"label\")");
     }
+  for (const AxisGroup& group : grid.groups)
+    LPT_CHECK(group.names.empty() || labels.insert(group.label).second, source, ": the label '", group.label,
+              "' is used twice");
   if (g.contains("plot")) {
     const json& p = g["plot"];
     const std::string where = source + ": /plot";
@@ -534,7 +542,7 @@ Grid parse_grid(const json& g, const std::string& source) {
     if (p.contains("series"))
       for (const json& s : p["series"]) {
         LPT_CHECK(s.is_string() && labels.count(s.get<std::string>()), where, "/series: ", s.dump(),
-                  " is not an axis label (", join({labels.begin(), labels.end()}, ", "), ")");
+                  " is not a label of an axis or a named group (", join({labels.begin(), labels.end()}, ", "), ")");
         grid.plot_series.push_back(s);
       }
     if (p.contains("reference")) grid.plot_reference = p["reference"].get<std::string>();
@@ -542,13 +550,16 @@ Grid parse_grid(const json& g, const std::string& source) {
   return grid;
 }
 
-Grid load_grid(const std::string& path) {
+Grid load_grid(const std::string& path, const std::vector<std::string>& overrides) {
   const json g = read_json_file(path, "grid '" + path + "'");
+  Grid grid;
   try {
-    return parse_grid(g, path);
+    grid = parse_grid(g, path);
   } catch (const json::exception& e) {  // a field of the wrong type
     fail(path, ": ", e.what());
   }
+  for (const std::string& o : overrides) apply_override(grid.base, o);
+  return grid;
 }
 
 std::vector<Run> expand(const Grid& grid, int threads) {
@@ -564,7 +575,10 @@ std::vector<Run> expand(const Grid& grid, int threads) {
       rest /= grid.groups[g].axes[0].values.size();
     }
     Run run;
-    run.name = join(name_parts(grid, at), ",");
+    run.parts = name_parts(grid, at);
+    std::vector<std::string> words;
+    for (const auto& [label, name] : run.parts) words.push_back(label + "=" + name);
+    run.name = join(words, ",");
     run.threads = threads;
     json config = grid.base;
     std::vector<std::string> described;
@@ -672,7 +686,7 @@ std::vector<Planned> plan(const Grid& grid, const std::vector<Run>& runs, const 
 // ---- The sweep ------------------------------------------------------------------------------------
 
 Outputs write_results(const Grid& grid, const std::vector<Run>& runs, const State& state, const std::string& x,
-                      const std::string& reference) {
+                      const std::string& reference, const std::string& plot_path) {
   std::vector<Row> rows;
   for (const Run& run : runs) {
     Row row{&run, find_identity(state, run.identity), {}, false};
@@ -684,8 +698,7 @@ Outputs write_results(const Grid& grid, const std::vector<Run>& runs, const Stat
     rows.push_back(row);
   }
   std::vector<std::string> header = {"run"};
-  for (const AxisGroup& g : grid.groups)
-    for (const Axis& a : g.axes) header.push_back(a.label);
+  for (const auto& [label, name] : runs.at(0).parts) header.push_back(label);
   for (const char* h : {"status", "epochs", "test_acc_%", "best_test_acc_%", "val_acc_%", "images_per_s",
                         "weight_bits", "activation_bits", "mac_share", "error", "dir"})
     header.push_back(h);
@@ -693,7 +706,7 @@ Outputs write_results(const Grid& grid, const std::vector<Run>& runs, const Stat
   for (const Row& row : rows) {
     const Run& r = *row.run;
     std::vector<std::string> cells = {r.name};
-    for (const auto& [a, v] : r.values) cells.push_back(value_name(pointer(a->path), v));
+    for (const auto& [label, name] : r.parts) cells.push_back(name);
     const RunSummary& s = row.summary;
     cells.push_back(row.record ? row.record->status : "not run");
     cells.push_back((row.has_metrics ? std::to_string(s.epochs) : "0") + "/" +
@@ -709,7 +722,7 @@ Outputs write_results(const Grid& grid, const std::vector<Run>& runs, const Stat
     cells.push_back(row.record ? row.record->dir : "");
     table.push_back(cells);
   }
-  Outputs out{grid.dir + "/results.csv", grid.dir + "/results.md", grid.dir + "/results.svg"};
+  Outputs out{grid.dir + "/results.csv", grid.dir + "/results.md", plot_path.empty() ? grid.dir + "/results.svg" : plot_path};
   std::string csv = join([&] {
     std::vector<std::string> h;
     for (const std::string& c : header) h.push_back(csv_field(c));
@@ -739,7 +752,7 @@ Outputs write_results(const Grid& grid, const std::vector<Run>& runs, const Stat
 }
 
 int run_sweep(const Options& o) {
-  const Grid grid = load_grid(o.grid);
+  const Grid grid = load_grid(o.grid, o.overrides);
   LPT_CHECK(o.parallel >= 1, "sweep: --parallel must be at least 1");
   const int total_threads = o.threads > 0 ? o.threads : resolve_experiment(grid.base, o.grid + ": /base")["threads"].get<int>();
   LPT_CHECK(total_threads >= o.parallel, "sweep: ", total_threads, " thread(s) cannot be divided among ", o.parallel,
@@ -756,6 +769,7 @@ int run_sweep(const Options& o) {
   }
   plot_axis(x, "sweep: --x");
   const std::string reference = !o.reference.empty() ? o.reference : grid.plot_reference;
+  if (!reference.empty()) read_report_run(reference);  // a missing reference run is an error now, not after the runs
 
   size_t to_run = 0;
   for (const Planned& p : planned) to_run += p.status != "finished";
@@ -763,7 +777,10 @@ int run_sweep(const Options& o) {
               runs.size(), to_run, o.parallel, threads, grid.dir.c_str());
   for (const Planned& p : planned) {
     std::vector<std::string> values;
-    for (const auto& [a, v] : p.run->values) values.push_back(pointer(a->path) + " = " + v.dump());
+    for (const auto& [a, v] : p.run->values) {  // as resolved: a later axis may have changed part of it
+      const json::json_pointer at(pointer(a->path));
+      values.push_back(pointer(a->path) + " = " + (p.run->config.contains(at) ? p.run->config[at] : v).dump());
+    }
     std::printf("  %-9s  %s  %s  [%s]%s%s\n", p.status.c_str(), p.run->name.c_str(), p.dir.c_str(), join(values, ", ").c_str(),
                 p.why.empty() ? "" : "\n             changed: ", p.why.c_str());
   }
@@ -854,7 +871,7 @@ int run_sweep(const Options& o) {
     if (!reaped) std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
 
-  const Outputs out = write_results(grid, runs, state, x, reference);
+  const Outputs out = write_results(grid, runs, state, x, reference, o.plot);
   std::printf("wrote %s, %s, %s\n", out.csv.c_str(), out.markdown.c_str(), out.svg.c_str());
   if (g_signals > 0) {
     std::printf("lpt sweep: interrupted; run it again to continue\n");

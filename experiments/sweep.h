@@ -51,17 +51,19 @@ struct Grid {
   json base;           // the base config as written (unresolved)
   std::vector<AxisGroup> groups;
   std::string plot_x;                      // "" = default (see plot_axis in sweep.cpp)
-  std::vector<std::string> plot_series;    // axis labels; empty = default
+  std::vector<std::string> plot_series;    // labels of axes or named groups; empty = default
   std::string plot_reference;              // a run directory whose test accuracy is the reference line
 };
 // Checks every field (unknown keys, empty or mismatched axes, keys the sweep itself sets) and
 // names the field, axis or value that is wrong. `base` as a string is a config file, relative to
 // the grid file's folder.
 Grid parse_grid(const json& grid, const std::string& source);
-Grid load_grid(const std::string& path);
+// `overrides` ("key.path=value", as lpt train --set) apply to the base config.
+Grid load_grid(const std::string& path, const std::vector<std::string>& overrides = {});
 
 struct Run {
   std::string name;                                 // "lr=0.1,weights=int4-pc"
+  std::vector<std::pair<std::string, std::string>> parts;  // its name's (label, value name) pairs: table columns
   std::vector<std::pair<const Axis*, json>> values; // every axis with this run's value, in grid order
   json config;                                      // resolved; name set, output_dir empty until planned
   int threads = 0;
@@ -102,21 +104,24 @@ std::vector<Planned> plan(const Grid& grid, const std::vector<Run>& runs, const 
 
 struct Options {
   std::string grid;
+  std::vector<std::string> overrides;  // --set key.path=value on the base config
   bool dry_run = false;
   int parallel = 1;
   int threads = 0;        // the sweep's threads in all (0: the base config's `threads`)
   std::string x;          // the plot's x (overrides the grid's plot.x)
   std::string reference;  // a run directory: its final test accuracy is the plot's reference line
+  std::string plot;       // the plot's file, .svg or .png ("": <dir>/results.svg)
 };
 // Runs the sweep; returns the exit status: 0 when every run finished, 1 when any failed, 128 + the
 // signal's number when interrupted.
 int run_sweep(const Options& options);
 
-// The results table of these runs (CSV and Markdown) and the plot (SVG) into the grid's dir.
+// The results table of these runs (CSV and Markdown) into the grid's dir, and the plot (x as
+// Options::x; `plot_path` "" is <dir>/results.svg).
 struct Outputs {
   std::string csv, markdown, svg;
 };
 Outputs write_results(const Grid& grid, const std::vector<Run>& runs, const State& state, const std::string& x,
-                      const std::string& reference);
+                      const std::string& reference, const std::string& plot_path);
 
 }  // namespace lpt::sweep

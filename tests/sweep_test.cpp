@@ -262,7 +262,7 @@ TEST_F(SweepCli, RunsTheGridSkipsFinishedRunsAndRerunsOnlyAChangedOne) {
 TEST_F(SweepCli, AFailingRunIsReportedAndDoesNotStopTheOthers) {
   const std::string g = grid(json::parse(R"([{"key": "seed", "values": [1, 2]},
       {"key": "checkpoint.init_from", "values": [null, "/nonexistent/weights.h5"], "names": ["none", "missing"]}])"));
-  const testing::CliRun r = run_lpt("sweep " + g);
+  const testing::CliRun r = run_lpt("sweep " + g + " --parallel 2");
   EXPECT_EQ(r.status, 1) << r.output;
   EXPECT_NE(r.output.find("some runs failed"), std::string::npos) << r.output;
   for (const char* ok : {"seed=1,init_from=none", "seed=2,init_from=none"})
