@@ -336,7 +336,8 @@ plot::Panel accuracy_panel(const Grid& grid, const std::vector<Row>& rows, const
     }
   const auto is_fp32 = [](const Run& r) {
     const json& q = r.config["quantization"];
-    return q["weights"].is_null() && q["activations"].is_null() && q["errors"].is_null() && q["layers"].empty();
+    return q["weights"].is_null() && q["activations"].is_null() && q["errors"].is_null() &&
+           q["weight_gradients"].is_null() && q["layers"].empty();
   };
   std::vector<double> fp32_accuracies;
   std::vector<std::pair<std::string, std::vector<std::pair<double, double>>>> series;  // in grid order
@@ -345,7 +346,7 @@ plot::Panel accuracy_panel(const Grid& grid, const std::vector<Row>& rows, const
     if (!row.has_metrics || std::isnan(row.summary.final_test_accuracy)) continue;
     const Run& r = *row.run;
     const double y = 100 * row.summary.final_test_accuracy;
-    if (is_fp32(r) && (x.bits || !grid.plot_series.empty() || reference.empty())) fp32_accuracies.push_back(y);
+    if (is_fp32(r)) fp32_accuracies.push_back(y);
     if (is_fp32(r) && x.bits) continue;  // 32 bits would squeeze the quantized runs into a corner
     double xv;
     if (x.pointer == "/quantization/weights" && x.bits) xv = role_bits(r.config, "weights");
