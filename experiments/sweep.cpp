@@ -208,6 +208,7 @@ pid_t spawn_train(const std::vector<std::string>& args, const std::string& log) 
   const int err = errno;
   close(fd);
   LPT_CHECK(pid > 0, "sweep: fork failed: ", std::strerror(err));
+  setpgid(pid, pid);  // as the child does: whichever runs first, no Ctrl-C reaches it through the sweep's group
   return pid;
 }
 
@@ -233,16 +234,18 @@ std::string now_utc() {
   return buf;
 }
 
-// Holds the sweep directory's lock: two sweeps of one grid at once would run its runs twice.
+// Holds the sweep directory's lock: two sweeps of one grid at once would run its runs twice. The
+// descriptor is inherited by the runs (no O_CLOEXEC), so the lock lasts while any run of a killed
+// sweep still writes its checkpoint.
 struct DirLock {
   int fd = -1;
   explicit DirLock(const std::string& dir) {
     const std::string path = dir + "/sweep.lock";
-    fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    fd = open(path.c_str(), O_RDWR | O_CREAT, 0644);
     LPT_CHECK(fd >= 0, "sweep: cannot open '", path, "': ", std::strerror(errno));
     if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
       close(fd);
-      fail("sweep: another lpt sweep is running in '", dir, "' (it holds ", path, ")");
+      fail("sweep: another lpt sweep, or a run of one, is running in '", dir, "' (it holds ", path, ")");
     }
   }
   ~DirLock() { close(fd); }

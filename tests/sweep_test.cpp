@@ -273,6 +273,9 @@ TEST_F(SweepCli, AFailingRunIsReportedAndDoesNotStopTheOthers) {
     EXPECT_NE(line.find("/nonexistent/weights.h5"), std::string::npos) << line;
   }
   EXPECT_NE(file_text(out() + "/results.md").find("| failed |"), std::string::npos);
+  const testing::CliRun again = run_lpt("sweep " + g + " --parallel 2 --dry-run");  // failed runs are retried
+  EXPECT_EQ(count(again.output, "  retry  "), 2u) << again.output;
+  EXPECT_EQ(count(again.output, "  finished  "), 2u) << again.output;
 }
 
 // Ctrl-C to the sweep reaches each running child once: each checkpoints and exits 130, the sweep
