@@ -89,9 +89,8 @@ Axis parse_axis(const json& a, const std::string& where) {
   LPT_CHECK(a.contains("values") && a["values"].is_array() && !a["values"].empty(), w,
             ": \"values\" must be a non-empty list");
   axis.values = a["values"].get<std::vector<json>>();
-  std::string last = axis.path.back();
-  for (auto it = axis.path.rbegin(); it != axis.path.rend() && is_index(last); ++it) last = *it;
-  axis.label = a.contains("label") ? a["label"].get<std::string>() : last;
+  const auto word = std::find_if(axis.path.rbegin(), axis.path.rend(), [](const std::string& p) { return !is_index(p); });
+  axis.label = a.contains("label") ? a["label"].get<std::string>() : word != axis.path.rend() ? *word : axis.path.back();
   axis.explicit_label = a.contains("label");
   LPT_CHECK(!axis.label.empty(), w, ": empty \"label\"");
   axis.label = sanitize(axis.label);
@@ -307,13 +306,13 @@ struct Row {
 // pointer is the config key x stands for (the axes at or around it are on x, not series).
 struct PlotX {
   std::string label, pointer;
-  bool bits = false;
+  const char* role = nullptr;  // bits per value of this quantization role's format; null: the config value
 };
 PlotX plot_axis(const std::string& x, const std::string& what) {
-  if (x == "bits_per_value") return {"weight bits per value", "/quantization/weights", true};
-  if (x == "activation_bits") return {"activation bits per value", "/quantization/activations", true};
+  if (x == "bits_per_value") return {"weight bits per value", "/quantization/weights", "weights"};
+  if (x == "activation_bits") return {"activation bits per value", "/quantization/activations", "activations"};
   const std::string p = pointer(key_path(x, what));
-  return {p, p, false};
+  return {p, p};
 }
 
 bool on_x(const Axis& a, const PlotX& x) {
@@ -345,21 +344,23 @@ plot::Panel accuracy_panel(const Grid& grid, const std::vector<Row>& rows, const
   std::vector<double> fp32_accuracies;
   std::vector<std::pair<std::string, std::vector<std::pair<double, double>>>> series;  // in grid order
   std::vector<std::string> categories;
+  bool any_number = false;
   for (const Row& row : rows) {
     if (!row.has_metrics || std::isnan(row.summary.final_test_accuracy)) continue;
     const Run& r = *row.run;
     const double y = 100 * row.summary.final_test_accuracy;
     if (is_fp32(r)) fp32_accuracies.push_back(y);
-    if (is_fp32(r) && x.bits) continue;  // 32 bits would squeeze the quantized runs into a corner
+    if (is_fp32(r) && x.role) continue;  // 32 bits would squeeze the quantized runs into a corner
     double xv;
-    if (x.pointer == "/quantization/weights" && x.bits) xv = role_bits(r.config, "weights");
-    else if (x.bits) xv = role_bits(r.config, "activations");
-    else {
+    if (x.role) {
+      xv = role_bits(r.config, x.role);
+    } else {
       const json::json_pointer p(x.pointer);
       LPT_CHECK(r.config.contains(p), "sweep: plot x '", x_key, "': run '", r.name, "' has no ", x.pointer);
       const json& v = r.config[p];
+      any_number |= v.is_number();
       if (v.is_number()) xv = v.get<double>();
-      else {
+      else {  // categories, in grid order
         const std::string n = value_name(x.pointer, v);
         auto it = std::find(categories.begin(), categories.end(), n);
         if (it == categories.end()) it = categories.insert(categories.end(), n);
@@ -375,11 +376,7 @@ plot::Panel accuracy_panel(const Grid& grid, const std::vector<Row>& rows, const
     if (it == series.end()) it = series.insert(series.end(), {name, {}});
     it->second.emplace_back(xv, y);
   }
-  LPT_CHECK(categories.empty() || std::all_of(rows.begin(), rows.end(), [&](const Row& row) {
-              return !row.has_metrics || !row.run->config.contains(json::json_pointer(x.pointer)) ||
-                     !row.run->config[json::json_pointer(x.pointer)].is_number();
-            }),
-            "sweep: plot x '", x_key, "': mixes numbers and other values across runs");
+  LPT_CHECK(categories.empty() || !any_number, "sweep: plot x '", x_key, "': mixes numbers and other values across runs");
   plot::Panel p{.title = "Test accuracy (final epoch)",
                 .x = {.label = x.label, .categories = categories},
                 .y = {.label = "test accuracy (%)", .bounds = {{0, 100}}}};
@@ -391,10 +388,11 @@ plot::Panel accuracy_panel(const Grid& grid, const std::vector<Row>& rows, const
     ++i;
   }
   if (!reference.empty()) {
-    const RunSummary s = summarize_run(read_report_run(reference));
+    const ReportRun ref = read_report_run(reference);
+    const RunSummary s = summarize_run(ref);
     LPT_CHECK(!std::isnan(s.final_test_accuracy), "sweep: reference run '", reference, "' has no test accuracy");
     p.reference_y = 100 * s.final_test_accuracy;
-    legend.push_back({.label = "reference: " + read_report_run(reference).name, .colour = 0x888888});
+    legend.push_back({.label = "reference: " + ref.name, .colour = 0x888888});
   } else if (!fp32_accuracies.empty()) {
     double sum = 0;
     for (double a : fp32_accuracies) sum += a;
