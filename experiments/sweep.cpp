@@ -17,6 +17,7 @@
 #include <fstream>
 #include <cstring>
 #include <map>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -756,14 +757,26 @@ Outputs write_results(const Grid& grid, const std::vector<Run>& runs, const Stat
 int run_sweep(const Options& o) {
   const Grid grid = load_grid(o.grid, o.overrides);
   LPT_CHECK(o.parallel >= 1, "sweep: --parallel must be at least 1");
-  const int total_threads = o.threads > 0 ? o.threads : resolve_experiment(grid.base, o.grid + ": /base")["threads"].get<int>();
+  // The base's `threads` (or the schema's default): each run's config is validated below, the base alone may not be.
+  const auto threads_key = std::find_if(experiment_schema().begin(), experiment_schema().end(),
+                                        [](const SchemaField& f) { return f.key == "threads"; });
+  const json base_threads = grid.base.contains("threads") ? grid.base["threads"] : threads_key->default_value;
+  LPT_CHECK(o.threads > 0 || (base_threads.is_number_integer() && base_threads.get<int>() >= 1), o.grid,
+            ": /base/threads: expected an integer >= 1, got ", base_threads.dump());
+  const int total_threads = o.threads > 0 ? o.threads : base_threads.get<int>();
   LPT_CHECK(total_threads >= o.parallel, "sweep: ", total_threads, " thread(s) cannot be divided among ", o.parallel,
             " parallel runs (raise --threads or lower --parallel)");
   const int threads = total_threads / o.parallel;
   std::vector<Run> runs = expand(grid, threads);
+  // Held from planning to the end, so that two sweeps of one directory never plan on one state.
+  std::optional<DirLock> lock;
+  if (!o.dry_run) {
+    fs::create_directories(grid.dir);
+    lock.emplace(grid.dir);
+  }
   const std::string state_path = grid.dir + "/" + kStateFile;
   State state = read_state(state_path);
-  std::vector<Planned> planned = plan(grid, runs, state);
+  const std::vector<Planned> planned = plan(grid, runs, state);
   std::string x = !o.x.empty() ? o.x : grid.plot_x;
   if (x.empty()) {
     const bool quantized = std::any_of(runs.begin(), runs.end(), [](const Run& r) { return !r.config["quantization"]["weights"].is_null(); });
@@ -789,9 +802,6 @@ int run_sweep(const Options& o) {
   std::fflush(stdout);
   if (o.dry_run) return 0;
 
-  fs::create_directories(grid.dir);
-  const DirLock lock(grid.dir);
-  state = read_state(state_path);  // as of holding the lock
   const auto record_of = [&state](const Planned& p) -> Record& {
     for (Record& r : state.records)
       if (r.identity == p.run->identity) return r;
