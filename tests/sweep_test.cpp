@@ -330,7 +330,8 @@ TEST_F(SweepCli, AFailingRunIsReportedAndDoesNotStopTheOthers) {
 }
 
 // Ctrl-C to the sweep reaches each running child once: each checkpoints and exits 130, the sweep
-// records them interrupted and exits 130; the next invocation resumes them to the end.
+// records them interrupted and exits 130; the next invocation resumes them to the end. While the
+// first runs, a second sweep of the same directory is refused.
 TEST_F(SweepCli, CtrlCCheckpointsTheRunsAndASecondInvocationResumesThem) {
   const std::string g = grid(json::parse(R"([{"key": "seed", "values": [1, 2]}])"));
   const std::string log = (dir_ / "sweep.out").string();
@@ -347,6 +348,9 @@ TEST_F(SweepCli, CtrlCCheckpointsTheRunsAndASecondInvocationResumesThem) {
   while (!(fs::exists(out() + "/seed=1/manifest.json") && fs::exists(out() + "/seed=2/manifest.json")) &&
          std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  const testing::CliRun second = run_lpt("sweep " + g + " --parallel 2");  // the directory is locked
+  EXPECT_EQ(second.status, 1) << second.output;
+  EXPECT_NE(second.output.find("another lpt sweep, or a run of one, is running in"), std::string::npos) << second.output;
   kill(pid, SIGINT);
   int st = 0;
   waitpid(pid, &st, 0);
