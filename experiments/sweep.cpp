@@ -785,6 +785,8 @@ int run_sweep(const Options& o) {
   plot_axis(x, "sweep: --x");
   const std::string reference = !o.reference.empty() ? o.reference : grid.plot_reference;
   if (!reference.empty()) read_report_run(reference);  // a missing reference run is an error now, not after the runs
+  const std::string ext = fs::path(o.plot).extension().string();
+  LPT_CHECK(o.plot.empty() || ext == ".svg" || ext == ".png", "sweep: --plot '", o.plot, "': expected NAME.svg or NAME.png");
 
   size_t to_run = 0;
   for (const Planned& p : planned) to_run += p.status != "finished";
