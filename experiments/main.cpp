@@ -40,6 +40,7 @@ int main(int argc, char** argv) {
   lpt::cli::add_report_command(app, exit_code);
   lpt::cli::add_quantize_command(app, exit_code);
   lpt::cli::add_config_keys_command(app, exit_code);
+  lpt::cli::add_sweep_command(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -9,9 +9,50 @@
 
 namespace lpt {
 
+namespace fs = std::filesystem;
+
+double number(const ReportRun& run, const json& m, const std::string& key) {
+  if (!m.contains(key) || m[key].is_null()) return NAN;
+  LPT_CHECK(m[key].is_number(), "report: '", run.metrics_path, "': \"", key, "\" of epoch ", m.value("epoch", json()).dump(),
+            " is not a number: ", m[key].dump());
+  return m[key].get<double>();
+}
+
+ReportRun read_report_run(const std::string& dir) {
+  ReportRun r{dir, "", (fs::path(dir) / run_files::metrics).string(), {}};
+  LPT_CHECK(fs::is_regular_file(r.metrics_path), "report: '", r.metrics_path, "' does not exist (not a run directory?)");
+  r.metrics = read_metrics(dir);
+  LPT_CHECK(!r.metrics.empty(), "report: '", r.metrics_path, "' holds no epochs");
+  for (const json& m : r.metrics)
+    LPT_CHECK(m.is_object() && !std::isnan(number(r, m, "epoch")), "report: '", r.metrics_path,
+              "': a line without an \"epoch\" number: ", m.dump().substr(0, 80));
+  fs::path p(dir);
+  if (p.filename().empty()) p = p.parent_path();  // "runs/a/"
+  r.name = p.filename().string();
+  return r;
+}
+
+RunSummary summarize_run(const ReportRun& run) {
+  RunSummary out;
+  double seconds = 0, images = 0;
+  for (const json& m : run.metrics) {
+    out.epochs = int64_t(number(run, m, "epoch"));
+    const double test = number(run, m, "test_accuracy"), val = number(run, m, "val_accuracy");
+    if (!std::isnan(test)) out.final_test_accuracy = test, out.best_test_accuracy = std::fmax(out.best_test_accuracy, test);
+    if (!std::isnan(val)) out.final_val_accuracy = val;
+    // Images over seconds of all epochs, not a mean of per-epoch rates: a short resumed epoch
+    // weighs by its length.
+    const double s = number(run, m, "train_seconds"), ips = number(run, m, "train_images_per_second");
+    if (!std::isnan(s) && !std::isnan(ips)) seconds += s, images += s * ips;
+    if (m.contains("quantization") && m["quantization"].contains("mac_share")) out.mac_share = m["quantization"]["mac_share"];
+  }
+  if (seconds > 0) out.images_per_second = images / seconds;
+  return out;
+}
+
+
 namespace {
 
-namespace fs = std::filesystem;
 using plot::Dash;
 using plot::Marker;
 
@@ -30,35 +71,12 @@ constexpr Marker kRoleMarkers[] = {Marker::circle,        Marker::square, Marker
 constexpr double kZoomWindow = 3;
 constexpr plot::Colour kGrey = 0x555555;  // legend samples of line styles and markers
 
-struct Run {
-  std::string dir, name, metrics_path;
-  std::vector<json> metrics;
-};
-
-// metrics[key] as a number, NaN when absent; anything else is an error naming the file and epoch.
-double number(const Run& run, const json& m, const std::string& key) {
-  if (!m.contains(key) || m[key].is_null()) return NAN;
-  LPT_CHECK(m[key].is_number(), "report: '", run.metrics_path, "': \"", key, "\" of epoch ", m.value("epoch", json()).dump(),
-            " is not a number: ", m[key].dump());
-  return m[key].get<double>();
-}
+using Run = ReportRun;
 
 std::vector<Run> read_runs(const std::vector<std::string>& dirs) {
   LPT_CHECK(!dirs.empty(), "report: no run directories given");
   std::vector<Run> runs;
-  for (const std::string& dir : dirs) {
-    Run r{dir, "", (fs::path(dir) / run_files::metrics).string(), {}};
-    LPT_CHECK(fs::is_regular_file(r.metrics_path), "report: '", r.metrics_path, "' does not exist (not a run directory?)");
-    r.metrics = read_metrics(dir);
-    LPT_CHECK(!r.metrics.empty(), "report: '", r.metrics_path, "' holds no epochs");
-    for (const json& m : r.metrics)
-      LPT_CHECK(m.is_object() && !std::isnan(number(r, m, "epoch")), "report: '", r.metrics_path,
-                "': a line without an \"epoch\" number: ", m.dump().substr(0, 80));
-    fs::path p(dir);
-    if (p.filename().empty()) p = p.parent_path();  // "runs/a/"
-    r.name = p.filename().string();
-    runs.push_back(std::move(r));
-  }
+  for (const std::string& dir : dirs) runs.push_back(read_report_run(dir));
   std::vector<std::string> names;
   for (const Run& r : runs) names.push_back(r.name);
   for (Run& r : runs)  // two runs named alike (a/fp32, b/fp32): the paths as given tell them apart
