@@ -14,6 +14,22 @@
 
 namespace lpt {
 
+namespace {
+// Weight gradients are quantized by each rank on its own gradient (what travels; no statistic is
+// shared), so a config whose only formats are weight_gradients needs nothing all-reduced.
+bool only_weight_gradients_quantized(const json& q) {
+  const auto others_null = [](const json& o) {
+    for (const char* role : {"weights", "activations", "errors"})
+      if (!o.value(role, json()).is_null()) return false;
+    return true;
+  };
+  if (!others_null(q)) return false;
+  for (const json& rule : q["layers"])
+    if (!others_null(rule)) return false;
+  return true;
+}
+}  // namespace
+
 void check_data_parallel_config(const json& config, int64_t train_size, int64_t steps_per_epoch,
                                 const dist::World& world) {
   const int64_t n = world.size();
@@ -27,7 +43,8 @@ void check_data_parallel_config(const json& config, int64_t train_size, int64_t 
   LPT_CHECK(t["drop_last"].get<bool>() || partial % n == 0 || steps_per_epoch <= full, "/training/drop_last: false, and the last training batch of ",
             partial, " images does not split evenly over ", n,
             " processes; set drop_last to true or choose a batch size that divides the training set");
-  LPT_CHECK(!quantization_enabled(config), "/quantization: data-parallel training (", n,
+  LPT_CHECK(!quantization_enabled(config) || only_weight_gradients_quantized(config["quantization"]),
+            "/quantization: data-parallel training (", n,
             " processes) of quantized models is not implemented yet (quantizer statistics are not "
             "all-reduced); train in fp32 (every /quantization format null) or with one process");
   LPT_CHECK(config["model"]["name"] != "mobilenet_v2" || config["model"]["dropout"].get<double>() == 0,

@@ -13,7 +13,8 @@ namespace lpt {
 // Throws a config error (before any training) when the run cannot be data-parallel over `world`:
 // training.batch_size not divisible by the number of processes, a last partial batch
 // (drop_last false) that does not split evenly, or a setting whose data-parallel form is not
-// implemented yet (quantization; MobileNetV2's dropout). Nothing is checked in a world of one.
+// implemented yet (quantization other than of weight gradients alone; MobileNetV2's dropout).
+// Nothing is checked in a world of one.
 void check_data_parallel_config(const json& config, int64_t train_size, int64_t steps_per_epoch,
                                 const dist::World& world);
 
