@@ -105,7 +105,8 @@ void GradientExchange::average(Module& model, std::vector<float>& extra) {
   sums.bytes = int64_t(sums.grad.nbytes());
   parts.push_back(sums);
 
-  // Consecutive parts go in one all-gather of at most about 16 MB in all (a larger part alone).
+  // Consecutive parts go in one all-gather of at most about 16 MB in all; a larger part goes alone,
+  // so the gather buffer holds up to N times the largest gradient as it travels.
   const int size = world_.size();
   const int64_t limit = std::max<int64_t>(1, (int64_t(1) << 24) / size);
   std::vector<unsigned char> mine, all;
