@@ -191,7 +191,11 @@ const std::vector<SchemaField>& experiment_schema() {
                       "steps between comparisons of the processes' parameter checksums (also at every checkpoint)",
                       1),
               boolean("sync_batchnorm", false,
-                      "batch norm statistics over the global batch (all-reduced) instead of each process's shard")}),
+                      "batch norm statistics over the global batch (all-reduced) instead of each process's shard"),
+              text("gradient_transport", "fp32",
+                   "what the gradient exchange sends: fp32 gradients, or (encoded) each weight_gradients-quantized "
+                   "weight gradient as its format's codes and scales, the other gradients as fp32",
+                   {"fp32", "encoded"})}),
   };
   return schema;
 }
@@ -214,6 +218,24 @@ void check_optimizer_config(const json& o, const std::string& source) {
   const int gamma = o["master_gamma"];
   LPT_CHECK((gamma & (gamma - 1)) == 0, source, ": /optimizer/master_gamma: expected a power of two, got ", gamma);
 }
+
+// An encoded gradient transport needs gradients in a format: a weight_gradients format in the
+// section or in a layer rule.
+void check_distributed_config(const json& config, const std::string& source) {
+  if (config["distributed"]["gradient_transport"] != "encoded") return;
+  const json& q = config["quantization"];
+  bool any = !q.value("weight_gradients", json()).is_null();
+  for (const json& rule : q["layers"]) any = any || !rule.value("weight_gradients", json()).is_null();
+  LPT_CHECK(any, source, ": /distributed/gradient_transport: \"encoded\" sends weight gradients in their "
+            "/quantization/weight_gradients format, and no layer has one; set that format or use \"fp32\"");
+  // OCTAV on a rank's own gradient would keep a warm start per rank, and checkpoints hold rank 0's.
+  const auto octav = [](const json& f) { return f.is_object() && f.value("clipping", "") == "octav"; };
+  bool any_octav = octav(q.value("weight_gradients", json()));
+  for (const json& rule : q["layers"]) any_octav = any_octav || octav(rule.value("weight_gradients", json()));
+  LPT_CHECK(!any_octav, source, ": /distributed/gradient_transport: \"encoded\" quantizes each process's own weight "
+            "gradient, and OCTAV clipping would then keep a different warm start on each process; use another "
+            "clipping for /quantization/weight_gradients or the \"fp32\" transport");
+}
 }  // namespace
 
 json resolve_experiment(json config, const std::string& source, const std::vector<std::string>& overrides) {
@@ -221,6 +243,7 @@ json resolve_experiment(json config, const std::string& source, const std::vecto
   json resolved = validate(config, experiment_schema(), source);
   check_quantization_config(resolved["quantization"], source);  // format objects and layer rules
   check_optimizer_config(resolved["optimizer"], source);
+  check_distributed_config(resolved, source);
   return resolved;
 }
 

@@ -4,7 +4,7 @@
 // check, the optimizer update — shared by the trainer, the training benchmark and the tests.
 #include <cstdint>
 
-#include "core/dist/world.h"
+#include "experiments/gradient_exchange.h"
 #include "experiments/optimizer_setup.h"
 #include "layers/module.h"
 
@@ -18,18 +18,14 @@ struct StepResult {
 // Throws lpt::Error naming the step (and the tensor) when the loss or a gradient is NaN or Inf,
 // before the optimizer has touched the weights.
 //
-// Data-parallel (`world` of more than one process, SPEC §10): `images` and `labels` are this
-// rank's equal shard of the global batch. After the backward pass every gradient, the loss and the
-// correct count are summed over ranks in rank order (World::sum_in_rank_order) and the gradient
-// divided by the number of ranks: the mean of the shards' batch-mean gradients, i.e. the gradient
-// of the loss normalised by the global batch size. Every rank then holds the same gradient and
-// takes the same optimizer step.
+// Data-parallel (`exchange` over a world of more than one process, SPEC §10): `images` and
+// `labels` are this rank's equal shard of the global batch. After the backward pass every
+// gradient, the loss and the correct count are summed over ranks in rank order
+// (GradientExchange::average) and the gradient divided by the number of ranks: the mean of the
+// shards' batch-mean gradients, i.e. the gradient of the loss normalised by the global batch size.
+// Every rank then holds the same gradient and takes the same optimizer step.
 StepResult train_step(Module& model, OptimizerSet& optimizers, const Tensor& images, const Tensor& labels,
-                      uint64_t seed, int64_t step, float label_smoothing, dist::World* world = nullptr);
-
-// The data-parallel gradient reduction train_step runs: gradients (in named_parameters order),
-// then `extra` values, summed over ranks in rank order; gradients divided by the world's size,
-// `extra` left as sums. Nothing happens in a world of one.
-void average_gradients(Module& model, dist::World& world, std::vector<float>& extra);
+                      uint64_t seed, int64_t step, float label_smoothing,
+                      GradientExchange* exchange = nullptr);
 
 }  // namespace lpt

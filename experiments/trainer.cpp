@@ -1,5 +1,6 @@
 #include "experiments/trainer.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -48,9 +49,11 @@ int train(const TrainRequest& request) {
   const bool writer = world.writer();
   const int64_t checksum_every = config["distributed"]["checksum_every"];
   const bool sync_bn = world.distributed() && config["distributed"]["sync_batchnorm"].get<bool>();
+  GradientExchange exchange(world, gradient_transport_of(config["distributed"]["gradient_transport"]));
   if (world.distributed() && writer)
-    std::fprintf(stderr, "lpt: data-parallel training over %d processes of %d threads each%s\n", world.size(), threads,
-                 sync_bn ? ", synchronised batch norm" : "");
+    std::fprintf(stderr, "lpt: data-parallel training over %d processes of %d threads each%s%s\n", world.size(), threads,
+                 sync_bn ? ", synchronised batch norm" : "",
+                 exchange.transport() == GradientTransport::encoded ? ", encoded weight gradients" : "");
   // sync_batchnorm: every BatchNorm2d takes its training statistics over the global batch.
   struct SyncBatchNorm {
     explicit SyncBatchNorm(dist::World* w) {
@@ -161,7 +164,7 @@ int train(const TrainRequest& request) {
       const bool collect = diagnostics && progress.batch_in_epoch + 1 == steps_per_epoch;  // the epoch's last step
       if (collect) set_collect_stats(*model, true);
       const StepResult r = train_step(*model, optimizers, batch->images, batch->labels, seed, progress.step,
-                                      label_smoothing, &world);
+                                      label_smoothing, &exchange);
       if (collect) set_collect_stats(*model, false);
 
       const int64_t n = batch->labels.numel() * world.size();  // the global batch (equal shards)
@@ -208,6 +211,14 @@ int train(const TrainRequest& request) {
               {"train_accuracy", double(progress.correct) / double(progress.seen)},
               {"train_seconds", progress.seconds},
               {"train_images_per_second", double(progress.seen) / progress.seconds}};
+    if (world.distributed()) {  // what this rank's gradient exchanges cost, per step
+      const GradientExchange::Cost c = exchange.take_cost();
+      const double steps = double(std::max<int64_t>(1, c.exchanges));
+      m["comm_sent_bytes_per_step"] = double(c.bytes_sent) / steps;
+      m["comm_received_bytes_per_step"] = double(c.bytes_received) / steps;
+      m["comm_seconds_per_step"] = c.seconds / steps;
+      m["comm_gather_seconds_per_step"] = c.gather_seconds / steps;
+    }
     if (quantization_enabled(config)) m["quantization"] = take_quantization_diagnostics(*model);
     const bool last = epoch + 1 == epochs;
     if (last || (epoch + 1) % eval_every == 0) {

@@ -26,6 +26,10 @@ TEST(DistWorld, WithoutMpirunTheWorldIsOneProcessAndCollectivesAreIdentities) {
   EXPECT_EQ(s, "abc");
   EXPECT_EQ(world.max(7), 7);
   EXPECT_EQ(world.all_gather({1, 2}), (std::vector<uint64_t>{1, 2}));
+  const unsigned char bytes[3] = {7, 0, 255};
+  std::vector<unsigned char> gathered;
+  world.all_gather(bytes, 3, gathered);
+  EXPECT_EQ(gathered, (std::vector<unsigned char>{7, 0, 255}));
   world.barrier();
   world.finalize();  // nothing to finalize
 }

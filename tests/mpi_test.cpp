@@ -23,6 +23,7 @@
 #include "experiments/data_setup.h"
 #include "experiments/experiment_config.h"
 #include "experiments/optimizer_setup.h"
+#include "experiments/quantization_setup.h"
 #include "tests/support/run_lpt.h"
 #include "tests/support/test_helpers.h"
 
@@ -41,6 +42,8 @@ struct MpiRun {
 
 // `env` is prepended (VAR=value ...); the test hooks' variables are forwarded with -x. A hung job
 // is killed after 120 s so that a regression fails instead of stalling the suite.
+// LPT_TEST_MPIRUN_ARGS, when set, adds mpirun options (.ci/two-hosts places the ranks on two
+// simulated hosts with a hostfile and a launch agent).
 MpiRun run_mpi(int processes, const std::string& args, const std::string& env = "") {
   static std::atomic<int> calls = 0;
   const std::string out =
@@ -50,6 +53,7 @@ MpiRun run_mpi(int processes, const std::string& args, const std::string& env = 
                           " timeout -s KILL 120 mpirun -np " + std::to_string(processes) +
                           " --oversubscribe --bind-to none -x LPT_TEST_RANK -x LPT_TEST_FAIL_AFTER_STEP"
                           " -x LPT_TEST_SIGNALS_AFTER_STEP -x LPT_TEST_PERTURB_AFTER_STEP " +
+                          std::string(std::getenv("LPT_TEST_MPIRUN_ARGS") ? std::getenv("LPT_TEST_MPIRUN_ARGS") : "") + " " +
                           LPT_BINARY + " " + args + " > " + out + " 2>&1";
   const auto start = std::chrono::steady_clock::now();
   const int raw = std::system(cmd.c_str());
@@ -122,6 +126,7 @@ std::vector<std::pair<std::string, std::vector<float>>> train_shards_in_turn(con
   set_num_threads(config["threads"]);
   const DataSplits data = make_data(config);
   std::shared_ptr<Module> model = make_experiment_model(config, data, true);
+  apply_quantization(*model, config, 0);
   const int64_t batch = config["training"]["batch_size"];
   std::vector<std::unique_ptr<data::Loader>> shards;
   for (int64_t s = 0; s < 2; ++s) {
@@ -132,7 +137,9 @@ std::vector<std::pair<std::string, std::vector<float>>> train_shards_in_turn(con
     o.shards = 2;
     shards.push_back(std::make_unique<data::Loader>(data.train, data.train_transforms, o));
   }
-  const int64_t steps_per_epoch = shards[0]->batches_per_epoch();
+  const int64_t limit = config["training"]["steps_per_epoch"];
+  const int64_t steps_per_epoch =
+      limit > 0 ? std::min(limit, shards[0]->batches_per_epoch()) : shards[0]->batches_per_epoch();
   OptimizerSet optimizers = make_optimizers(config, *model, steps_per_epoch);
   model->train();
   int64_t step = 0;
@@ -182,6 +189,30 @@ std::vector<std::pair<std::string, std::vector<float>>> train_shards_in_turn(con
 // that train with 2 threads an in-process reference could add in another order. (3) only rank 0 writes: one metrics line per epoch (two writers would append two), one
 // progress report, the manifest records two processes, no stray files; and the sharded evaluation
 // gives the test accuracy that one process's `lpt eval` of the checkpoint gives.
+// Computes train_shards_in_turn(config) in a fresh process (see below) and writes its parameters
+// to `out` ("p/<name>").
+void shards_in_turn_reference(const std::string& config, const std::string& out) {
+  const std::string self = fs::read_symlink("/proc/self/exe").string();
+  ASSERT_EQ(std::system(("LPT_MPI_REFERENCE_OUT=" + out + " LPT_MPI_REFERENCE_CONFIG=" + config + " " + self +
+                         " --gtest_filter=Mpi.TwoRanksEqualOneProcessTrainingTheShardsInTurnAndOnlyRankZeroWrites"
+                         " > /dev/null 2>&1").c_str()),
+            0);
+}
+
+// Every parameter of a run's checkpoint equals the reference's bit for bit.
+void expect_parameters_equal_reference(const std::string& config_path, const std::string& run_dir,
+                                       const std::string& reference) {
+  const json config = load_experiment(config_path);
+  const DataSplits data = make_data(config);
+  std::shared_ptr<Module> trained = make_experiment_model(config, data, false);
+  load_model_weights(run_dir + "/checkpoint.h5", *trained);
+  const h5::File expected = h5::File::open_read(reference);
+  const auto got = trained->named_parameters();
+  ASSERT_EQ(got.size(), expected.datasets("p").size());
+  for (const auto& [name, p] : got)
+    EXPECT_EQ(p.data().to_vector(), expected.read("p/" + name).to_vector()) << "parameter " << name;
+}
+
 TEST_F(Mpi, TwoRanksEqualOneProcessTrainingTheShardsInTurnAndOnlyRankZeroWrites) {
   if (const char* out = std::getenv("LPT_MPI_REFERENCE_OUT")) {  // the reference process
     const auto params = train_shards_in_turn(std::getenv("LPT_MPI_REFERENCE_CONFIG"));
@@ -191,25 +222,13 @@ TEST_F(Mpi, TwoRanksEqualOneProcessTrainingTheShardsInTurnAndOnlyRankZeroWrites)
     return;
   }
   const std::string reference = run("reference.h5");
-  const std::string self = fs::read_symlink("/proc/self/exe").string();
-  ASSERT_EQ(std::system(("LPT_MPI_REFERENCE_OUT=" + reference + " LPT_MPI_REFERENCE_CONFIG=" + config_ + " " + self +
-                         " --gtest_filter=Mpi.TwoRanksEqualOneProcessTrainingTheShardsInTurnAndOnlyRankZeroWrites"
-                         " > /dev/null 2>&1").c_str()),
-            0);
+  shards_in_turn_reference(config_, reference);
   const MpiRun r = run_mpi(2, train_args("dp"));
   ASSERT_EQ(r.status, 0) << r.output;
   EXPECT_EQ(count(r.output, "lpt: training resnet20"), 1u) << r.output;
   EXPECT_NE(r.output.find("data-parallel training over 2 processes of 1 threads each"), std::string::npos);
 
-  const json config = load_experiment(config_);
-  const DataSplits data = make_data(config);
-  std::shared_ptr<Module> trained = make_experiment_model(config, data, false);
-  load_model_weights(run("dp") + "/checkpoint.h5", *trained);
-  const h5::File expected = h5::File::open_read(reference);
-  const auto got = trained->named_parameters();
-  ASSERT_EQ(got.size(), expected.datasets("p").size());
-  for (const auto& [name, p] : got)
-    EXPECT_EQ(p.data().to_vector(), expected.read("p/" + name).to_vector()) << "parameter " << name;
+  expect_parameters_equal_reference(config_, run("dp"), reference);
 
   std::vector<std::string> files;
   for (const auto& e : fs::directory_iterator(run("dp"))) files.push_back(e.path().filename().string());
@@ -453,6 +472,63 @@ TEST_F(Mpi, RanksWhoseParametersDifferStopNamingTheTensor) {
             std::string::npos)
       << r.output;
   EXPECT_FALSE(fs::exists(run("drift") + "/checkpoint.h5"));
+}
+
+// Quantized gradient collectives (SPEC §10): with distributed.gradient_transport "encoded" each
+// rank quantizes its own weight gradient in the weight_gradients format — MXINT8 for the convs,
+// HBFP8 for the final linear layer (a layer rule) — and sends its codes and scales; every rank
+// decodes every rank's and adds them in rank order. That is what one process computes when it
+// trains the two shards in turn, quantizing each shard's gradient in its backward pass (see
+// train_shards_in_turn): the two ranks must equal it bit for bit, with about a quarter of the
+// fp32 transport's bytes. (The fp32 transport quantizes the averaged gradient instead, as one
+// process at the global batch does: another result.) The bytes and the time of the exchange are
+// in metrics.jsonl.
+TEST_F(Mpi, EncodedGradientsEqualOneProcessQuantizingEachShardsGradientWithFewerBytes) {
+  const std::string quantized =
+      " --set training.epochs=1 --set training.steps_per_epoch=3"
+      R"( --set 'quantization.weight_gradients={"type":"mx","element":"int8"}')"
+      R"( --set 'quantization.layers=[{"match":"@last","weight_gradients":{"type":"hbfp","mantissa_bits":7}}]')";
+  const MpiRun fp32 = run_mpi(2, train_args("fp32") + quantized);
+  ASSERT_EQ(fp32.status, 0) << fp32.output;
+  const MpiRun encoded = run_mpi(2, train_args("encoded") + quantized + " --set distributed.gradient_transport=encoded");
+  ASSERT_EQ(encoded.status, 0) << encoded.output;
+  EXPECT_NE(encoded.output.find("encoded weight gradients"), std::string::npos) << encoded.output;
+  const std::string reference = run("reference.h5");
+  shards_in_turn_reference(run("encoded") + "/config.json", reference);
+  expect_parameters_equal_reference(config_, run("encoded"), reference);
+
+  const std::string m32 = file_text(run("fp32") + "/metrics.jsonl"), menc = file_text(run("encoded") + "/metrics.jsonl");
+  const double sent32 = json_number(m32, "comm_sent_bytes_per_step"), sent = json_number(menc, "comm_sent_bytes_per_step");
+  std::printf("bytes sent per step and rank: fp32 %.0f, encoded (MXINT8 convs, HBFP8 linear) %.0f (%.3f)\n", sent32,
+              sent, sent / sent32);
+  // Every parameter's gradient as fp32, plus the loss and the correct count.
+  const json config = load_experiment(config_);
+  int64_t parameters = 0;
+  for (const auto& [name, p] : make_experiment_model(config, make_data(config), false)->named_parameters())
+    parameters += p.data().numel();
+  EXPECT_EQ(sent32, double(4 * parameters + 8));
+  EXPECT_EQ(json_number(m32, "comm_received_bytes_per_step"), sent32);  // one other rank
+  EXPECT_EQ(json_number(menc, "comm_received_bytes_per_step"), sent);
+  EXPECT_LT(sent, 0.3 * sent32);  // 8.25 of 32 bits for most weights; BN and biases stay fp32
+  EXPECT_GT(sent, 0.25 * sent32);
+  EXPECT_GT(json_number(menc, "comm_seconds_per_step"), 0);
+  EXPECT_GE(json_number(menc, "comm_seconds_per_step"), json_number(menc, "comm_gather_seconds_per_step"));
+
+  // Without a weight_gradients format nothing could travel encoded: a config error naming the key.
+  const testing::CliRun none = testing::run_lpt(train_args("none") + " --set distributed.gradient_transport=encoded");
+  EXPECT_NE(none.status, 0) << none.output;
+  EXPECT_NE(none.output.find("/distributed/gradient_transport: \"encoded\" sends weight gradients in their "
+                             "/quantization/weight_gradients format, and no layer has one"),
+            std::string::npos)
+      << none.output;
+  // OCTAV on each rank's own gradient would keep a warm start per rank: refused too.
+  const testing::CliRun octav = testing::run_lpt(
+      train_args("octav") + R"( --set 'quantization.weight_gradients={"type":"int","bits":8,"clipping":"octav"}')" +
+      " --set distributed.gradient_transport=encoded");
+  EXPECT_NE(octav.status, 0) << octav.output;
+  EXPECT_NE(octav.output.find("OCTAV clipping would then keep a different warm start on each process"),
+            std::string::npos)
+      << octav.output;
 }
 
 // Without other processes nothing changes: `mpirun -np 1` (MPI initialised, a world of one, no

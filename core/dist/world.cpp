@@ -114,6 +114,32 @@ std::vector<uint64_t> World::all_gather(const std::vector<uint64_t>& values) {
   return all;
 }
 
+void World::all_gather(const void* data, int64_t bytes, std::vector<unsigned char>& out) {
+  out.resize(size_t(bytes) * size_t(size_));
+  const unsigned char* p = static_cast<const unsigned char*>(data);
+  if (size_ <= 1) {
+    std::copy(p, p + bytes, out.begin());
+    return;
+  }
+  // MPI counts are ints: larger buffers go in pieces of at most 1 GiB / size per rank, each rank's
+  // piece copied to its offset in that rank's slot.
+  const int64_t step = std::max<int64_t>(1, (int64_t(1) << 30) / size_);
+  if (bytes <= step) {
+    check(MPI_Allgather(p, int(bytes), MPI_BYTE, out.data(), int(bytes), MPI_BYTE, MPI_COMM_WORLD), "MPI_Allgather");
+    return;
+  }
+  std::vector<unsigned char> piece;
+  for (int64_t start = 0; start < bytes; start += step) {
+    const int64_t count = std::min(step, bytes - start);
+    piece.resize(size_t(count) * size_t(size_));
+    check(MPI_Allgather(p + start, int(count), MPI_BYTE, piece.data(), int(count), MPI_BYTE, MPI_COMM_WORLD),
+          "MPI_Allgather");
+    for (int r = 0; r < size_; ++r)
+      std::copy(piece.begin() + int64_t(r) * count, piece.begin() + int64_t(r + 1) * count,
+                out.begin() + int64_t(r) * bytes + start);
+  }
+}
+
 void World::barrier() {
   if (size_ > 1) check(MPI_Barrier(MPI_COMM_WORLD), "MPI_Barrier");
 }

@@ -39,6 +39,9 @@ class World {
   void max_in_place(float* data, int64_t n);
   // Every rank's values, concatenated in rank order (every rank passes the same count).
   std::vector<uint64_t> all_gather(const std::vector<uint64_t>& values);
+  // Every rank's `bytes` bytes, concatenated in rank order into out (size × bytes; every rank
+  // passes the same count). In a world of one, out is a copy of data.
+  void all_gather(const void* data, int64_t bytes, std::vector<unsigned char>& out);
   void barrier();
 
   // Ends every process of the job with `status` (1..127) after printing `message` to stderr;
