@@ -16,6 +16,9 @@
 
 namespace lpt::sweep {
 
+// The parts with `sep` between them.
+std::string join(const std::vector<std::string>& parts, const std::string& sep);
+
 // A config key path, dotted ("quantization.layers.0.weights") or a JSON pointer
 // ("/quantization/layers/0/weights"); a number reaches a list element. Throws naming `what`.
 std::vector<std::string> key_path(const std::string& key, const std::string& what);
@@ -50,7 +53,7 @@ struct Grid {
   std::string dir;     // default: runs/<name>
   json base;           // the base config as written (unresolved)
   std::vector<AxisGroup> groups;
-  std::string plot_x;                      // "" = default (see plot_axis in sweep.cpp)
+  std::string plot_x;                      // "" = default (see sweep::plot_x)
   std::vector<std::string> plot_series;    // labels of axes or named groups; empty = default
   std::string plot_reference;              // a run directory whose test accuracy is the reference line
 };
@@ -88,6 +91,7 @@ struct Record {
 };
 struct State {
   std::vector<Record> records;
+  const Record* find(const std::string& identity) const;  // null: never run
 };
 State read_state(const std::string& path);  // a missing file: no records
 void write_state(const std::string& path, const State& state);
@@ -115,6 +119,12 @@ struct Options {
 // Runs the sweep; returns the exit status: 0 when every run finished, 1 when any failed, 128 + the
 // signal's number when interrupted.
 int run_sweep(const Options& options);
+
+// Throws naming `what` unless x is "bits_per_value", "activation_bits" or a config key path.
+void check_plot_x(const std::string& x, const std::string& what);
+// The plot's x: `requested` (--x), else the grid's plot.x, else "bits_per_value" when any run is
+// quantized, else the first axis's key; checked (an unknown key is an error naming --x).
+std::string plot_x(const Grid& grid, const std::vector<Run>& runs, const std::string& requested);
 
 // The results table of these runs (CSV and Markdown) into the grid's dir, and the plot (x as
 // Options::x; `plot_path` "" is <dir>/results.svg).
