@@ -40,7 +40,7 @@ TEST(JsonText, RepeatedKeysAreRefusedWithTheirPath) {
 }
 
 TEST(JsonText, NlohmannsChecksNameTheSource) {
-  for (const std::string text : {std::string("{\"a\":1e999}"), std::string("{\"a\":\"x\0y\"}", 12),
+  for (const std::string& text : {std::string("{\"a\":1e999}"), std::string("{\"a\":\"x\0y\"}", 12),
                                  std::string("{\"a\":\"\xff\"}"), std::string("{\"a\":"), std::string("")}) {
     const std::string m = error_of(text);
     EXPECT_EQ(m.rfind("source 'x': not valid JSON: ", 0), 0u) << m;

@@ -214,7 +214,9 @@ TEST(OptimizerLnsMadam, CosineScheduleAnnealsTheLns16Step) {
         const int64_t k = std::abs(int64_t(codes[size_t(i)])) - 1;
         if (k == 0 || k == kLnsMasterKmax) continue;  // clamped at an end of the grid
         ASSERT_EQ(dk, expected) << "step " << s << " element " << i << ": γ_U·η_t = " << x;
-        if (x > 0.5) ASSERT_GE(dk, 1) << "step " << s << " froze element " << i;
+        if (x > 0.5) {
+          ASSERT_GE(dk, 1) << "step " << s << " froze element " << i;
+        }
         moved_small += dk > 0 && dk < 16;
       }
       ASSERT_LE(expected, last_step) << "step " << s;
