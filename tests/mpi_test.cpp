@@ -330,9 +330,12 @@ json first_conv_activations(const std::string& run_dir) {
 // batch and stochastic rounding is keyed by the global element index. Checked two ways, for fp32,
 // VS-Quant QAT (two-level INT4, vectors of 16) and OCTAV QAT (INT4, per-channel weights, MAD and
 // PWL estimators), with sync_batchnorm, against one process at the same global batch of 16:
-// - sharply: the first conv quantizes the input images, which no rounding difference reaches, so
-//   the clip value and scale rank 0 reports equal one process's (OCTAV: up to the order of its
-//   sums, 1e-6), where rank 0's own half batch gives other values;
+// - sharply, for OCTAV: the first conv quantizes the input images, which no rounding difference
+//   reaches, so the clip value and scale rank 0 reports equal one process's up to the order of
+//   OCTAV's sums (1e-6), where rank 0's own half batch gives other values (checked: without the
+//   combined statistics this fails). VS-Quant's γ there is a maximum that rank 0's half of these
+//   images already holds, so the same check could not fail for it; format_shards_test.cpp checks
+//   two-level γ over shards exactly;
 // - the weights after 2 steps are as close to one process's (1 thread) as one process with 2
 //   threads is (within 3×). SPEC's "within 1e-5 relative" cannot be asked of this tiny network on
 //   random labels: a thread-count change alone moves a conv weight by 0.3% of the tensor's largest
@@ -361,7 +364,7 @@ TEST_F(Mpi, QuantizedTrainingOverTwoRanksEqualsOneProcess) {
     std::printf("%s, after 2 steps, max|dw|/max|w| from one process with 1 thread: 2 ranks %.3g (%s), 2 threads %.3g (%s)\n",
                 name.c_str(), ranks_diff, ranks_tensor.c_str(), threads_diff, threads_tensor.c_str());
     EXPECT_LE(ranks_diff, 3 * threads_diff);
-    if (name == "fp32") continue;
+    if (name != "octav") continue;
     const json r = first_conv_activations(run(name + "_ranks")), o = first_conv_activations(run(name + "_one"));
     for (const char* key : {"clip_mean", "scale_mean"})
       EXPECT_NEAR(r[key].get<double>(), o[key].get<double>(), 1e-6 * o[key].get<double>()) << key;
