@@ -9,7 +9,6 @@
 #include "core/error.h"
 #include "experiments/quantization_setup.h"
 #include "formats/encode.h"
-#include "layers/quant/gemm_layouts.h"
 
 namespace lpt {
 
@@ -19,24 +18,6 @@ using clock_type = std::chrono::steady_clock;
 
 double seconds_since(clock_type::time_point start) {
   return std::chrono::duration<double>(clock_type::now() - start).count();
-}
-
-// The weight gradient of `layer` encoded in its weight_gradients format with the blocking its
-// backward pass quantized it with (the forward weight blocking, as GemmQuantizer::encode_weights
-// encodes weights): along C_in of OIHW / [out, in], channel groups on axis 0, depthwise weights as
-// [O, KH·KW] along kh·kw.
-formats::Encoded encode_gradient(const std::string& name, const Tensor& grad, const GemmLayer& layer) {
-  const formats::Format f = layer.quantizer()->formats().weight_gradients->resolved(false);
-  const GemmGeometry g = layer.weight_geometry();
-  const Tensor view = g.cin_per_group() == 1 && !g.is_linear ? grad.view({g.O, g.KH * g.KW}) : grad;
-  formats::QuantizeOptions o;
-  o.axis = 1;
-  if (f.scales().channel_groups) o.channel_axis = 0;
-  o.name = name;
-  formats::Encoded e = formats::encode(view, f, o);
-  LPT_CHECK(e.layout() == forward_w_layout(g, f), "data-parallel training: the encoded gradient of '", name,
-            "' would be blocked otherwise than its layer quantized it");
-  return e;
 }
 
 // One parameter's gradient as it travels: fp32 values, or an encoding.
@@ -111,7 +92,7 @@ void GradientExchange::exchange(Module& model, std::vector<float>& extra) {
               name, "' is not a dense f32 tensor");
     if (const auto layer = encoded_layers.find(name); layer != encoded_layers.end()) {
       LPT_CHECK(part.grad.is_contiguous(), "data-parallel training: the gradient of '", name, "' is not contiguous");
-      part.encoded = encode_gradient(name, part.grad, *layer->second);
+      part.encoded = layer->second->quantizer()->encode_weight_gradient(part.grad, layer->second->weight_geometry());
       part.arrays = formats::encoded_arrays(*part.encoded);
       part.bytes = formats::encoded_bytes(part.arrays);
     } else {

@@ -219,12 +219,22 @@ GemmQuantizer::Operands GemmQuantizer::prepare(const Variable& x, const Variable
 
 formats::Encoded GemmQuantizer::encode_weights(const Tensor& w, const GemmGeometry& g) const {
   LPT_CHECK(weights_, "layer '", layer_, "': its weights have no format to encode");
-  const formats::Format& f = *weights_.format();
-  const Tensor view = g.cin_per_group() == 1 ? w.contiguous().view({g.O, g.KH * g.KW}) : w.contiguous();
+  return encode_weight_shaped(weights_, w, g, mode(false));
+}
+
+formats::Encoded GemmQuantizer::encode_weight_gradient(const Tensor& dw, const GemmGeometry& g) const {
+  LPT_CHECK(weight_gradients_, "layer '", layer_, "': its weight gradients have no format to encode");
+  return encode_weight_shaped(weight_gradients_, dw, g, ClipMode::train);
+}
+
+formats::Encoded GemmQuantizer::encode_weight_shaped(const RoleQuantizer& role, const Tensor& x, const GemmGeometry& g,
+                                                     ClipMode m) const {
+  const formats::Format& f = *role.format();
+  const Tensor view = g.cin_per_group() == 1 ? x.contiguous().view({g.O, g.KH * g.KW}) : x.contiguous();
   const std::optional<int> channel_axis = f.scales().channel_groups ? std::optional<int>(0) : std::nullopt;
-  formats::Encoded e = weights_.encode(view, 1, channel_axis, mode(false), seed_, step_);
-  LPT_CHECK(e.layout() == forward_w_layout(g, f), "layer '", layer_,
-            "': the export's weight blocking differs from the forward GEMM's");
+  formats::Encoded e = role.encode(view, 1, channel_axis, m, seed_, step_);
+  LPT_CHECK(e.layout() == forward_w_layout(g, f), "layer '", layer_, "': the encoding of '", role.name(),
+            "' is blocked otherwise than the forward GEMM's weights");
   return e;
 }
 

@@ -61,6 +61,10 @@ class GemmQuantizer {
   // groups on axis 0. Depthwise weights ([O, 1, KH, KW]) are encoded as [O, KH·KW] along kh·kw.
   // decode() of the result is bit for bit the weight operand prepare() gives in evaluation.
   formats::Encoded encode_weights(const Tensor& w, const GemmGeometry& g) const;
+  // A weight gradient dw (the weight's shape) encoded in the weight_gradients format with the same
+  // blocking, the one the backward pass quantizes dw with: decode() gives a quantized dw back exactly
+  // (data-parallel gradients travel so).
+  formats::Encoded encode_weight_gradient(const Tensor& dw, const GemmGeometry& g) const;
 
   // Weights loaded from an export (encode_weights' codes): evaluation uses exactly these from now on.
   void freeze_weights(const formats::Encoded& e) { weights_.freeze(e); }
@@ -103,6 +107,9 @@ class GemmQuantizer {
 
  private:
   std::vector<RoleQuantizer*> roles();
+  // x, shaped as the weight, encoded by `role` along the forward weight blocking.
+  formats::Encoded encode_weight_shaped(const RoleQuantizer& role, const Tensor& x, const GemmGeometry& g,
+                                        ClipMode m) const;
   ClipMode mode(bool training) const;
   // The two operand roles of each GEMM, in Gemm order.
   std::array<std::pair<const RoleQuantizer*, const RoleQuantizer*>, ops::kGemms> gemm_operands() const;
