@@ -89,6 +89,16 @@ json parse_json_text(std::string_view text, const std::string& source) {
   return json::parse(text);
 }
 
+json json_string_text(std::string_view text, const std::string& source) {
+  json value = std::string(text);
+  try {
+    (void)value.dump();  // nlohmann's own UTF-8 validation
+  } catch (const json::type_error& e) {
+    fail(source, ": not valid UTF-8 text (", e.what(), ")");
+  }
+  return value;
+}
+
 json read_json_file(const std::string& path, const std::string& source, int64_t max_bytes) {
   std::error_code ec;
   const auto size = std::filesystem::file_size(path, ec);

@@ -18,6 +18,11 @@ inline constexpr int kMaxJsonDepth = 64;  // far above any config's nesting (5 l
 // one object, naming the JSON path.
 nlohmann::json parse_json_text(std::string_view text, const std::string& source);
 
+// A string from outside (a --set bare word, a key path) as a JSON string. nlohmann stores any
+// bytes but dump() throws on invalid UTF-8, and error messages and manifests dump values, so
+// invalid UTF-8 is refused here: lpt::Error starting with `source`.
+nlohmann::json json_string_text(std::string_view text, const std::string& source);
+
 // Reads a whole file (at most max_bytes, checked before reading) and parses it as above.
 nlohmann::json read_json_file(const std::string& path, const std::string& source, int64_t max_bytes = 64 << 20);
 

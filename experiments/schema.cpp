@@ -169,9 +169,11 @@ std::string describe_schema(const std::vector<SchemaField>& schema) {
 void apply_override(json& config, const std::string& assignment) {
   const size_t eq = assignment.find('=');
   LPT_CHECK(eq != std::string::npos && eq > 0, "--set '", assignment, "': expected key.path=value");
-  const std::string key = assignment.substr(0, eq), text = assignment.substr(eq + 1);
+  const std::string key = json_string_text(assignment.substr(0, eq), "--set: the key path").get<std::string>();
+  const std::string text = assignment.substr(eq + 1);
   // A bare word is a string; JSON text is checked as a config file is.
-  const json value = json::accept(text) ? parse_json_text(text, "--set '" + key + "'") : json(text);
+  const json value = json::accept(text) ? parse_json_text(text, "--set '" + key + "'")
+                                        : json_string_text(text, "--set '" + key + "'");
   json* node = &config;
   size_t start = 0;
   while (true) {

@@ -48,6 +48,16 @@ TEST(JsonText, NlohmannsChecksNameTheSource) {
   EXPECT_EQ(parse_json_text(R"({"a": [1, 2.5, "s", null, true]})", "s")["a"][1], 2.5);
 }
 
+TEST(JsonText, OutsideStringsMustBeUtf8) {
+  EXPECT_EQ(json_string_text("caf\xc3\xa9", "s"), "caf\xc3\xa9");
+  try {
+    json_string_text("a\xa6", "--set 'x'");
+    FAIL() << "invalid UTF-8 accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()).rfind("--set 'x': not valid UTF-8 text", 0), 0u) << e.what();
+  }
+}
+
 TEST(JsonText, FilesAreSizeCheckedBeforeReading) {
   namespace fs = std::filesystem;
   const fs::path dir = fs::temp_directory_path() / ("lpt_json_text_" + std::to_string(getpid()));
