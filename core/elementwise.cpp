@@ -53,6 +53,24 @@ void scale_inplace(Tensor& a, float s) {
   for (int64_t i = 0; i < n; ++i) pa[i] *= s;
 }
 
+void scale_add_bias_inplace(Tensor& a, float s, const Tensor& b) {
+  if (!b.defined()) return scale_inplace(a, s);
+  const int64_t c = b.numel();
+  LPT_CHECK(a.ndim() >= 2 && a.shape()[1] == c && (a.ndim() == 2 ? a.is_contiguous() : a.is_channels_last()),
+            "scale_add_bias_inplace: expected [N, ", c, "] row-major or channels-last [N, ", c, ", H, W], got ",
+            a.describe());
+  const Tensor bc = b.contiguous();
+  const float* pb = bc.data<float>();
+  float* pa = a.data<float>();
+  const int64_t rows = a.numel() / c;
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < rows; ++r) {
+    float* row = pa + r * c;
+#pragma omp simd
+    for (int64_t j = 0; j < c; ++j) row[j] = row[j] * s + pb[j];
+  }
+}
+
 FiniteMax finite_max_abs(const Tensor& t) {
   const Tensor d = t.is_dense() ? t : t.contiguous();
   const float* p = d.data<float>();

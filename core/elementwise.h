@@ -8,6 +8,10 @@ namespace lpt {
 Tensor add(const Tensor& a, const Tensor& b);  // a + b
 void add_inplace(Tensor& a, const Tensor& b);   // a += b
 void scale_inplace(Tensor& a, float s);         // a *= s
+// a = a·s + b[c] for a with its channels innermost in memory (channels-last [N, C, H, W], or
+// [N, C] row-major), b [C] (undefined: a *= s): a GEMM output whose operands' scales were
+// factored out, and its bias.
+void scale_add_bias_inplace(Tensor& a, float s, const Tensor& b);
 // b in a's layout (no copy when it already is).
 Tensor like_layout(const Tensor& b, const Tensor& a);
 // b with the given strides (no copy when it already has them).

@@ -157,6 +157,7 @@ Tensor Tensor::to(MemoryFormat mf) const {
   Tensor t = empty(shape_, dtype_, mf);
   t.copy_from(*this);
   t.format_ = format_;
+  t.format_scale_ = format_scale_;
   return t;
 }
 
@@ -164,6 +165,7 @@ Tensor Tensor::clone() const {
   Tensor t = empty_like(*this);
   t.copy_from(*this);
   t.format_ = format_;
+  t.format_scale_ = format_scale_;
   return t;
 }
 

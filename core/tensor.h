@@ -90,7 +90,15 @@ class Tensor {
   float item() const;  // the single value of a one-element f32 tensor
 
   const std::shared_ptr<const NumberFormat>& format() const { return format_; }
-  void set_format(std::shared_ptr<const NumberFormat> f) { format_ = std::move(f); }
+  // `scale`: the one fp32 scale per tensor that a format keeps outside its elements (a minifloat's
+  // fp32 tensor scale, SPEC §9): every value is fl32(element·scale) with the element exact in the
+  // format's narrow type, so a GEMM can run on the elements and multiply its output by the scales.
+  // 1 for formats without one.
+  void set_format(std::shared_ptr<const NumberFormat> f, float scale = 1.0f) {
+    format_ = std::move(f);
+    format_scale_ = scale;
+  }
+  float format_scale() const { return format_scale_; }
 
   bool shares_storage_with(const Tensor& o) const { return storage_ == o.storage_; }
   std::string describe() const;  // "f32[128, 16, 28, 28] channels_last"
@@ -102,6 +110,7 @@ class Tensor {
   Shape strides_;  // in elements
   DType dtype_ = DType::f32;
   std::shared_ptr<const NumberFormat> format_;
+  float format_scale_ = 1.0f;
 };
 
 // Throws "<op>: <what> has shape A, expected B" when the shapes differ.

@@ -36,7 +36,11 @@ Tensor decode(const Encoded& e) {
             e.format.name());
   Tensor y = Tensor::empty(e.shape);
   traits_of(e.format.params()).decode(e.format.params(), e.data, y.data<float>(), e.layout());
-  y.set_format(std::make_shared<const Format>(e.format));
+  float scale = 1.0f;
+  if (e.format.scales().tensor_scale_outside)
+    for (const EncodedArray& a : encoded_arrays(e))
+      if (a.index == ArrayIndex::per_tensor) scale = a.data.data<float>()[0];
+  y.set_format(std::make_shared<const Format>(e.format), scale);
   return y;
 }
 

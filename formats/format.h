@@ -30,6 +30,11 @@ struct ScaleTraits {
   bool clip_values = false;     // per-group clip values that evaluation freezes (INT but fp32-scaled per vector; FP per-tensor scale)
   bool clips_range = false;     // the clip value bounds the represented range, so estimators can tell clipped values apart
   bool warm_started = false;    // OCTAV: each iteration starts from the previous one's clip values
+  // Values are fl32(element·s) with elements exact in exact_type() and one fp32 scale s per tensor
+  // (a minifloat's fp32 tensor scale): a GEMM runs on the elements and multiplies its output by the
+  // operands' s (SPEC §9). quantize reports s as stats.scale[0]; encoded data hold it as the
+  // format's one per_tensor array; quantized tensors carry it as their format_scale().
+  bool tensor_scale_outside = false;
 };
 
 class Format final : public NumberFormat {
@@ -46,8 +51,9 @@ class Format final : public NumberFormat {
   // e.g. "int4-pv16-s4", "uint8-pt", "int4-pc-octav", "hbfp4-b64", "lns8-g8", "fp8e4m3", "mxfp4".
   std::string name() const override;
   double bits_per_value() const override;
-  // The narrowest hardware type holding every quantized value exactly (SPEC §9): bf16; s8 / u8
-  // (8-bit integers times an fp32 scale per group, quantize_int8 gives them); or f32.
+  // The narrowest hardware type holding every quantized value exactly (SPEC §9): bf16 (with
+  // scales().tensor_scale_outside: once the tensor's fp32 scale is factored out); s8 / u8 (8-bit
+  // integers times an fp32 scale per group, quantize_int8 gives them); or f32.
   DType exact_type() const;
   // Whether one call's values are a codebook of ≤ 256 values indexed by one-byte codes
   // (quantize_codebook gives them): LNS with ≤ 8 bits per tensor.

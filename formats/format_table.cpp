@@ -336,13 +336,15 @@ std::vector<float> quantize_codebook(const FormatParams& fp, const float* x, flo
 namespace minifloat_kind {
 const MinifloatParams& of(const FormatParams& p) { return std::get<MinifloatParams>(p); }
 
-// Elements have at most 4 significant bits; a power-of-two scale keeps them so, an fp32 one does not.
-DType exact_type(const FormatParams& fp) {
-  return of(fp).scaling == MinifloatScaling::none || of(fp).pow2_scale ? DType::bf16 : DType::f32;
-}
+// Elements have at most 4 significant bits, so they are bf16s; a power-of-two scale keeps the values
+// so, an fp32 one stays outside them (SPEC §9).
+DType exact_type(const FormatParams&) { return DType::bf16; }
 
 // The amax behind a per-tensor scale is a clip value, but values beyond it saturate rather than clip.
-ScaleTraits scales(const FormatParams& fp) { return {.clip_values = of(fp).scaling == MinifloatScaling::tensor}; }
+ScaleTraits scales(const FormatParams& fp) {
+  const bool scaled = of(fp).scaling == MinifloatScaling::tensor;
+  return {.clip_values = scaled, .tensor_scale_outside = scaled && !of(fp).pow2_scale};
+}
 const std::vector<std::string> kScalings = {"none", "tensor"};
 
 FormatParams parse(const std::string& type, JsonFields& f) {

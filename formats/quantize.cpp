@@ -158,12 +158,16 @@ Tensor quantize(const Tensor& x_in, std::shared_ptr<const Format> f, const Quant
   // rounding); anything else is copied to contiguous first.
   const Tensor x = x_in.is_contiguous() || x_in.is_channels_last() ? x_in : x_in.contiguous();
   Tensor y = Tensor::empty_like(x);
+  QuantizeStats stats;
   if (x.numel() > 0) {
     QuantizeOptions k = o;
     k.rounding.order = LogicalOrder::of(x);
+    if (!k.stats) k.stats = &stats;
     quantize(*f, x.data<float>(), y.data<float>(), BufferLayout::of(x, o.axis, o.channel_axis), k);
+    if (k.stats != &stats) stats = *k.stats;
   }
-  y.set_format(std::move(f));
+  const bool outside = f->scales().tensor_scale_outside && !stats.scale.empty();
+  y.set_format(std::move(f), outside ? stats.scale[0] : 1.0f);
   return y;
 }
 

@@ -103,7 +103,11 @@ TEST(FormatEncode, EveryFormatRoundTripsThroughItsArrays) {
       std::reverse(arrays.begin(), arrays.end());
       for (EncodedArray& a : arrays) a.code_bits = 0, a.count = 0;  // as read from a file: bare arrays
       const Encoded back = encoded_from_arrays(f, e.shape, e.axis, e.channel_axis, arrays, "t");
-      EXPECT_TRUE(testing::bitwise_equal(decode(back), quantize(x, f, o))) << json;
+      const Tensor q = quantize(x, f, o), d = decode(back);
+      EXPECT_TRUE(testing::bitwise_equal(d, q)) << json;
+      // Both carry the fp32 tensor scale a GEMM factors out (SPEC §9), or 1 where there is none.
+      EXPECT_EQ(d.format_scale(), q.format_scale()) << json;
+      EXPECT_EQ(q.format_scale() != 1.0f, f.scales().tensor_scale_outside) << json;
     }
 }
 

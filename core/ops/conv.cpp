@@ -3,6 +3,7 @@
 #include <optional>
 #include <unordered_map>
 
+#include "core/elementwise.h"
 #include "core/onednn/conv_pd.h"
 #include "core/ops/linear.h"
 
@@ -152,22 +153,26 @@ struct ConvBackwardWeights {
 Tensor conv_forward(const ConvShape& c, const GemmLanes* lanes, GemmOperand& x, GemmOperand& w, const Tensor& b,
                     const Shape& y_shape) {
   Tensor y = Tensor::empty(y_shape, DType::f32, MemoryFormat::channels_last);
+  ConvShape unbiased = c;  // a scaled output takes its bias after the scale
+  unbiased.bias = false;
   run_gemm(
       lanes, Gemm::forward, x, w, c.w[0],
-      [&](Lane lane, const GemmOperand& a) {
+      [&](Lane lane, const GemmOperand& a, bool scaled) {
         const onednn::dt t = onednn::operand_type(lane, a);
-        return onednn::PrimitiveCache::get<ConvForward>(c.label("fwd", t, c.bias), [&] { return ConvForward(c, t); });
+        const ConvShape& s = scaled ? unbiased : c;
+        return onednn::PrimitiveCache::get<ConvForward>(s.label("fwd", t, s.bias), [&] { return ConvForward(s, t); });
       },
-      [&](ConvForward& st, const Tensor& xv, const Tensor& wv, const Tensor& scales) {
+      [&](ConvForward& st, const Tensor& xv, const Tensor& wv, const Tensor& scales, float out_scale) {
         std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, mem(st.pd.src_desc(), xv)},
                                                    {DNNL_ARG_WEIGHTS, st.weights.input(wv, lanes)},
                                                    {DNNL_ARG_DST, mem(st.pd.dst_desc(), y)}};
         if (scales.defined()) {  // int8: y = sum·scale (+ b) by post-ops
           onednn::add_int8_output_args(st.pd, {.shift = b.defined()}, scales, b, Tensor(), args);
-        } else if (b.defined()) {
+        } else if (b.defined() && out_scale == 1.0f) {
           args[DNNL_ARG_BIAS] = onednn::wrap(b);
         }
         st.prim.execute(onednn::stream(), args);
+        if (out_scale != 1.0f) scale_add_bias_inplace(y, out_scale, b);
       });
   return y;
 }
@@ -179,15 +184,16 @@ Tensor conv_backward_data(const ConvShape& c, const GemmLanes* lanes, GemmOperan
   Tensor dx = direct ? Tensor::empty_strided(c.x, dx_strides) : Tensor::empty(c.x, DType::f32, MemoryFormat::channels_last);
   run_gemm(
       lanes, Gemm::backward_data, dy, w, c.x[1],
-      [&](Lane lane, const GemmOperand& a) {
+      [&](Lane lane, const GemmOperand& a, bool) {
         const onednn::dt t = onednn::operand_type(lane, a);
         return onednn::PrimitiveCache::get<ConvBackwardData>(c.label("bwd-data", t, false),
                                                               [&] { return ConvBackwardData(c, t); });
       },
-      [&](ConvBackwardData& st, const Tensor& dyv, const Tensor& wv, const Tensor&) {
+      [&](ConvBackwardData& st, const Tensor& dyv, const Tensor& wv, const Tensor&, float out_scale) {
         st.prim.execute(onednn::stream(), {{DNNL_ARG_DIFF_DST, mem(st.pd.diff_dst_desc(), dyv)},
                                            {DNNL_ARG_WEIGHTS, st.weights.input(wv, lanes)},
                                            {DNNL_ARG_DIFF_SRC, mem(st.pd.diff_src_desc(), dx)}});
+        if (out_scale != 1.0f) scale_inplace(dx, out_scale);
       });
   if (direct) return dx;
   Tensor in_layout = Tensor::empty_strided(c.x, dx_strides);
@@ -201,18 +207,24 @@ void conv_backward_weights(const ConvShape& c, const GemmLanes* lanes, GemmOpera
   const bool with_bias = db.defined();
   run_gemm(
       lanes, Gemm::backward_weights, x, dy, c.w[0],
-      [&](Lane lane, const GemmOperand& a) {
+      [&](Lane lane, const GemmOperand& a, bool) {
         const onednn::dt t = onednn::operand_type(lane, a);
         return onednn::PrimitiveCache::get<ConvBackwardWeights>(
             c.label("bwd-weights", t, with_bias), [&] { return ConvBackwardWeights(c, with_bias, t); });
       },
-      [&](ConvBackwardWeights& st, const Tensor& xv, const Tensor& dyv, const Tensor&) {
+      [&](ConvBackwardWeights& st, const Tensor& xv, const Tensor& dyv, const Tensor&, float out_scale) {
         std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, mem(st.pd.src_desc(), xv)},
                                                    {DNNL_ARG_DIFF_DST, mem(st.pd.diff_dst_desc(), dyv)},
                                                    {DNNL_ARG_DIFF_WEIGHTS, st.diff_weights.output(dw)}};
         if (with_bias) args[DNNL_ARG_DIFF_BIAS] = onednn::wrap(db);
         st.prim.execute(onednn::stream(), args);
         st.diff_weights.finish_output(dw);
+        if (out_scale == 1.0f) return;
+        Tensor scaled = dw;
+        scale_inplace(scaled, out_scale);
+        if (!with_bias) return;
+        Tensor db_scaled = db;  // the bias gradient sums dy's elements alone
+        scale_inplace(db_scaled, dy.as_bf16().scale);
       });
 }
 

@@ -119,7 +119,7 @@ struct GemmOperand {  // (default member initializers: designated initializers m
   }
   Tensor as_f32() const {
     if (f32.defined()) return f32;
-    if (bf16) return bf16_to_f32(bf16->data);
+    if (bf16) return bf16_to_f32(bf16->data, bf16->scale);
     return int8 ? int8_to_f32(*int8) : codebook_to_f32(*codebook);
   }
   // Keeps one form for the backward pass, the one its GEMM will read: the bf16 copy; else the int8
@@ -148,35 +148,39 @@ Tensor int8_output_scales(const Int8Copy& a, const Int8Copy& b, int64_t out_chan
 
 // Runs GEMM g on operands a and b in the lane `lanes` ask for when oneDNN has a JIT kernel for it
 // and it is exact on this call (bf16: no product can fall below 2^−126; int8: both operands have
-// their int8 form), otherwise in fp32. prims(Lane, const GemmOperand& a) gives the cached
-// primitives (with their `impl` name; int8 ones depend on a's signedness); run(prims, a, b, scales)
-// executes them on tensors of that lane's type, `scales` the int8 lane's per-output-channel scales
-// (undefined otherwise).
+// their int8 form), otherwise in fp32. prims(Lane, a, scaled) gives the cached primitives (with
+// their `impl` name; int8 ones depend on a's signedness; `scaled`: the output is multiplied by a
+// scale after the GEMM, so a bias must be added after that, not by the primitive).
+// run(prims, a, b, scales, out_scale) executes them on tensors of that lane's type: `scales` the
+// int8 lane's per-output-channel scales (undefined otherwise), `out_scale` the product of the bf16
+// operands' format scales (SPEC §9: factored out of the GEMM), by which run multiplies the output;
+// 1 otherwise.
 template <class Prims, class Run>
 void run_gemm(const GemmLanes* lanes, Gemm g, GemmOperand& a, GemmOperand& b, int64_t out_channels, Prims&& prims,
               Run&& run) {
   bool below_normal = false;
   const Lane asked = lanes ? lanes->lane[size_t(g)] : Lane::fp32;
   if (asked != Lane::fp32 && (asked != Lane::int8 || (a.int8 && b.int8))) {
-    const auto st = prims(asked, a);
+    const float out_scale = asked == Lane::bf16 ? a.as_bf16().scale * b.as_bf16().scale : 1.0f;
+    const auto st = prims(asked, a, out_scale != 1.0f);
     if (is_reference_impl(st->impl)) {
       LPT_CHECK(!lanes->required, "layer '", lanes->owner, "': execution \"native\": oneDNN has only the reference kernel ",
                 st->impl, " for its ", lane_name(asked), " ", gemm_name(g), " GEMM");
       lanes->record_no_kernel(g, st->impl);
     } else if (asked == Lane::int8) {
-      run(*st, a.int8->data, b.int8->data, int8_output_scales(*a.int8, *b.int8, out_channels));
+      run(*st, a.int8->data, b.int8->data, int8_output_scales(*a.int8, *b.int8, out_channels), 1.0f);
       lanes->record(g, st->impl, asked, false);
       return;
     } else if (bf16_products_normal(a.as_bf16().min_abs, b.as_bf16().min_abs)) {
-      run(*st, a.as_bf16().data, b.as_bf16().data, Tensor());
+      run(*st, a.as_bf16().data, b.as_bf16().data, Tensor(), out_scale);
       lanes->record(g, st->impl, asked, false);
       return;
     } else {
       below_normal = true;
     }
   }
-  const auto st = prims(Lane::fp32, a);
-  run(*st, a.as_f32(), b.as_f32(), Tensor());
+  const auto st = prims(Lane::fp32, a, false);
+  run(*st, a.as_f32(), b.as_f32(), Tensor(), 1.0f);
   if (lanes) lanes->record(g, st->impl, Lane::fp32, below_normal);
 }
 // Empty when oneDNN's effective ISA has bf16 dot products (AVX512-BF16 or AMX), else why not: the

@@ -5,6 +5,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/elementwise.h"
 #include "core/onednn/conv_pd.h"
 
 namespace lpt::ops {
@@ -60,24 +61,28 @@ struct LinearShape {
 // y = x·wᵀ + b (b may be undefined).
 Tensor linear_forward(const LinearShape& s, const GemmLanes* lanes, GemmOperand& x, GemmOperand& w, const Tensor& b) {
   Tensor y = Tensor::empty({s.n, s.out});
+  LinearShape unbiased = s;  // a scaled output takes its bias after the scale
+  unbiased.bias = false;
   run_gemm(
       lanes, Gemm::forward, x, w, s.out,
-      [&](Lane lane, const GemmOperand& a) {
-        return s.get("fwd", onednn::operand_type(lane, a), [&](onednn::dt t) {
-          return onednn::is_int8(t) ? onednn::linear_forward_int8_pd(s.n, s.in, s.out, s.bias, t)
-                                                            : onednn::linear_forward_pd(s.n, s.in, s.out, s.bias, t);
+      [&](Lane lane, const GemmOperand& a, bool scaled) {
+        const LinearShape& u = scaled ? unbiased : s;
+        return u.get("fwd", onednn::operand_type(lane, a), [&](onednn::dt t) {
+          return onednn::is_int8(t) ? onednn::linear_forward_int8_pd(u.n, u.in, u.out, u.bias, t)
+                                    : onednn::linear_forward_pd(u.n, u.in, u.out, u.bias, t);
         });
       },
-      [&](Matmul& st, const Tensor& xv, const Tensor& wv, const Tensor& scales) {
+      [&](Matmul& st, const Tensor& xv, const Tensor& wv, const Tensor& scales, float out_scale) {
         std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, mem(st.pd.src_desc(), xv)},
                                                    {DNNL_ARG_WEIGHTS, mem(st.pd.weights_desc(), wv)},
                                                    {DNNL_ARG_DST, mem(st.pd.dst_desc(), y)}};
         if (scales.defined()) {  // int8: y = sum·scale (+ b) by post-ops
           onednn::add_int8_output_args(st.pd, {.shift = b.defined()}, scales, b, Tensor(), args);
-        } else if (b.defined()) {
+        } else if (b.defined() && out_scale == 1.0f) {
           args[DNNL_ARG_BIAS] = mem(st.pd.bias_desc(), b);
         }
         st.prim.execute(onednn::stream(), args);
+        if (out_scale != 1.0f) scale_add_bias_inplace(y, out_scale, b);
       });
   return y;
 }
@@ -87,14 +92,15 @@ Tensor linear_backward_data(const LinearShape& s, const GemmLanes* lanes, GemmOp
   Tensor dx = Tensor::empty({s.n, s.in});
   run_gemm(
       lanes, Gemm::backward_data, dy, w, s.in,
-      [&](Lane lane, const GemmOperand& a) {
+      [&](Lane lane, const GemmOperand& a, bool) {
         return s.get("bwd-data", onednn::operand_type(lane, a),
                      [&](onednn::dt t) { return onednn::linear_backward_data_pd(s.n, s.in, s.out, t); });
       },
-      [&](Matmul& st, const Tensor& dyv, const Tensor& wv, const Tensor&) {
+      [&](Matmul& st, const Tensor& dyv, const Tensor& wv, const Tensor&, float out_scale) {
         st.prim.execute(onednn::stream(), {{DNNL_ARG_SRC, mem(st.pd.src_desc(), dyv)},
                                            {DNNL_ARG_WEIGHTS, mem(st.pd.weights_desc(), wv)},
                                            {DNNL_ARG_DST, mem(st.pd.dst_desc(), dx)}});
+        if (out_scale != 1.0f) scale_inplace(dx, out_scale);
       });
   return dx;
 }
@@ -104,14 +110,15 @@ Tensor linear_backward_weights(const LinearShape& s, const GemmLanes* lanes, Gem
   Tensor dw = Tensor::empty({s.out, s.in});
   run_gemm(
       lanes, Gemm::backward_weights, x, dy, s.out,
-      [&](Lane lane, const GemmOperand& a) {
+      [&](Lane lane, const GemmOperand& a, bool) {
         return s.get("bwd-weights", onednn::operand_type(lane, a),
                      [&](onednn::dt t) { return onednn::linear_backward_weights_pd(s.n, s.in, s.out, t); });
       },
-      [&](Matmul& st, const Tensor& xv, const Tensor& dyv, const Tensor&) {
+      [&](Matmul& st, const Tensor& xv, const Tensor& dyv, const Tensor&, float out_scale) {
         st.prim.execute(onednn::stream(), {{DNNL_ARG_SRC, mem(st.pd.src_desc(), dyv)},
                                            {DNNL_ARG_WEIGHTS, mem(st.pd.weights_desc(), xv)},
                                            {DNNL_ARG_DST, mem(st.pd.dst_desc(), dw)}});
+        if (out_scale != 1.0f) scale_inplace(dw, out_scale);
       });
   return dw;
 }

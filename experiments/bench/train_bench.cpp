@@ -61,6 +61,7 @@ struct Variant {
 #define LPT_HBFP4 R"({"type":"hbfp","mantissa_bits":3,"block_size":64})"
 #define LPT_LNS8 R"({"type":"lns","bits":8,"gamma":8})"
 #define LPT_MX(element) R"({"type":"mx","element":")" element R"("})"
+#define LPT_FP8_TS(element) R"({"type":")" element R"(","scale":"tensor"})"
 constexpr Variant kVariants[] = {
     {"resnet20", "resnet20", 1.0, "{}"},
     {"resnet20_int4pv_qat", "resnet20", 1.0,
@@ -87,6 +88,12 @@ constexpr Variant kVariants[] = {
     {"resnet20_mxfp4_emulated", "resnet20", 1.0,
      R"({"quantization":{"weights":)" LPT_MX("fp4_e2m1") R"(,"activations":)" LPT_MX("fp4_e2m1") R"(,"errors":)"
      LPT_MX("fp4_e2m1") R"(,"execution":"emulated"}})"},
+    {"resnet20_fp8ts", "resnet20", 1.0,
+     R"({"quantization":{"weights":)" LPT_FP8_TS("fp8_e4m3") R"(,"activations":)" LPT_FP8_TS("fp8_e4m3")
+     R"(,"errors":)" LPT_FP8_TS("fp8_e5m2") "}}"},
+    {"resnet20_fp8ts_emulated", "resnet20", 1.0,
+     R"({"quantization":{"weights":)" LPT_FP8_TS("fp8_e4m3") R"(,"activations":)" LPT_FP8_TS("fp8_e4m3")
+     R"(,"errors":)" LPT_FP8_TS("fp8_e5m2") R"(,"execution":"emulated"}})"},
     {"mobilenet_v2_w0.5", "mobilenet_v2", 0.5, "{}"},
     {"resnet20_eval", "resnet20", 1.0, "{}", true},
     {"resnet20_int4pv_ptq_eval", "resnet20", 1.0,
@@ -98,6 +105,7 @@ constexpr Variant kVariants[] = {
 #undef LPT_HBFP4
 #undef LPT_LNS8
 #undef LPT_MX
+#undef LPT_FP8_TS
 
 struct Options {
   int64_t steps = 20, warmup = 3;

@@ -50,7 +50,7 @@ QuantizedTensor RoleQuantizer::apply(const Tensor& x, const formats::BufferLayou
     LPT_CHECK(x.is_contiguous() && x.numel() == frozen_.numel(), "quantizer '", name_, "': tensor ", x.describe(),
               " does not match its frozen codes of shape ", shape_str(frozen_.shape()));
     Tensor y = frozen_.view(x.shape());
-    y.set_format(format_);
+    y.set_format(format_, frozen_.format_scale());
     std::optional<ops::Int8Copy> q8;
     if (int8) {
       LPT_CHECK(frozen_int8_, "quantizer '", name_, "': format ", format_->name(), " has no int8 form");
@@ -82,7 +82,7 @@ QuantizedTensor RoleQuantizer::apply(const Tensor& x, const formats::BufferLayou
   } else {
     formats::quantize(f, x.data<float>(), y.data<float>(), l, o);
   }
-  if (values) y.set_format(format_);
+  if (values) y.set_format(format_, f.scales().tensor_scale_outside ? stats.scale.at(0) : 1.0f);
 
   if (clip_values && o.fixed_clip.empty() && stats.clip.size() == groups) {
     if (octav && mode == ClipMode::train) octav_s_ = stats.clip;

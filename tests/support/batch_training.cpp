@@ -26,9 +26,11 @@ BatchTraining batch_training(const json& config, int64_t batch_size, int64_t sch
   return {std::move(data), std::move(model), std::move(optimizers), std::move(*batch)};
 }
 
-TwoSteps two_steps(const std::string& config_name, const std::string& execution) {
+TwoSteps two_steps(const std::string& config_name, const std::string& execution,
+                   const std::vector<std::string>& extra) {
   std::vector<std::string> overrides = {"data.dataset=synthetic", "data.synthetic_size=32", "data.validation_size=0",
                                         "training.batch_size=32", "optimizer.lr=0.01", "quantization.execution=" + execution};
+  overrides.insert(overrides.end(), extra.begin(), extra.end());
   if (config_name.rfind("mobilenet", 0) == 0) overrides.push_back("model.width=0.5");
   const json config = load_experiment(std::string(LPT_SOURCE_DIR) + "/experiments/configs/" + config_name, overrides);
   BatchTraining t = batch_training(config, 32, 10);

@@ -25,11 +25,13 @@ BatchTraining batch_training(const json& config, int64_t batch_size, int64_t sch
 
 // Two steps of a shipped config (experiments/configs/NAME) on 32 synthetic images, lr 0.01,
 // MobileNets at width 0.5, with quantization.execution set: the loss of the first step and the
-// loss after one update, and the model (whose GEMMs' lanes are on record).
+// loss after one update, and the model (whose GEMMs' lanes are on record). `overrides` (--set
+// assignments) apply after those.
 struct TwoSteps {
   float first, second;
   std::shared_ptr<Module> model;
 };
-TwoSteps two_steps(const std::string& config_name, const std::string& execution);
+TwoSteps two_steps(const std::string& config_name, const std::string& execution,
+                   const std::vector<std::string>& overrides = {});
 
 }  // namespace lpt::testing
