@@ -15,13 +15,17 @@
 #include <algorithm>
 #include <bit>
 #include <cstdint>
+#include <cmath>
+#include <span>
 #include <vector>
 
 #include <omp.h>
 
 #include "core/cpu.h"
+#include "core/error.h"
 #include "formats/code_packing.h"
 #include "formats/common.h"
+#include "formats/quantize_options.h"
 
 namespace lpt::formats::detail {
 
@@ -42,6 +46,25 @@ inline uint32_t max_abs_bits(const float* x, int64_t n) {
 #pragma omp simd reduction(max : m)
   for (int64_t i = 0; i < n; ++i) m = std::max(m, std::bit_cast<uint32_t>(x[i]) & kAbsMask);
   return m;
+}
+
+// The amax behind a per-tensor scale: the tensor's max |x| (over every shard of the batch under
+// o.shards), or the frozen clip value o.fixed_clip (evaluation, calibration: SPEC §2). NaN/Inf in
+// x throws naming o.name; `kind` names the format in the error about a bad frozen value.
+inline float tensor_amax(const float* x, int64_t n, const QuantizeOptions& o, const char* kind) {
+  if (!o.fixed_clip.empty()) {
+    LPT_CHECK(o.fixed_clip.size() == 1 && std::isfinite(o.fixed_clip[0]) && o.fixed_clip[0] >= 0, "tensor '", o.name,
+              "': a per-tensor ", kind, " scale takes one finite clip value, got ", o.fixed_clip.size());
+    return o.fixed_clip[0];
+  }
+  constexpr int64_t kChunk = 4096;
+  uint32_t m = 0;
+#pragma omp parallel for schedule(static) reduction(max : m) if (n >= kParallelMin)
+  for (int64_t c = 0; c < n; c += kChunk) m = std::max(m, max_abs_bits(x + c, std::min(kChunk, n - c)));
+  if (m >= kNonFinite) check_finite(x, n, o.name);
+  float amax = std::bit_cast<float>(m);
+  if (o.shards) o.shards->max(std::span<float>(&amax, 1));
+  return amax;
 }
 
 // Uniforms for the elements at memory positions start + i·stride, i < n: the stream's value at

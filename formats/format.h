@@ -4,6 +4,7 @@
 //   {"type":"int","bits":4,"granularity":"vector","vector_size":16,"scale_bits":4}
 //   {"type":"hbfp","mantissa_bits":3,"block_size":64}   {"type":"lns","bits":8,"gamma":8}
 //   {"type":"fp8_e4m3","scale":"tensor","pow2_scale":true}   {"type":"mx","element":"fp4_e2m1"}
+//   {"type":"nvfp4"}
 // A Tensor carries one through lpt::NumberFormat. What each kind does (JSON, names, kernels) is
 // one row of the trait table, formats/format_table.cpp.
 #include <nlohmann/json.hpp>
@@ -17,12 +18,13 @@
 #include "formats/lns.h"
 #include "formats/minifloat.h"
 #include "formats/mx.h"
+#include "formats/nvfp4.h"
 
 namespace lpt::formats {
 
 // The kinds, in the trait table's order; a kind's encoded form sits at the same index.
-using FormatParams = std::variant<IntParams, HbfpParams, LnsParams, MinifloatParams, MxParams>;
-using EncodedData = std::variant<IntEncoded, HbfpEncoded, LnsEncoded, MinifloatEncoded, MxEncoded>;
+using FormatParams = std::variant<IntParams, HbfpParams, LnsParams, MinifloatParams, MxParams, Nvfp4Params>;
+using EncodedData = std::variant<IntEncoded, HbfpEncoded, LnsEncoded, MinifloatEncoded, MxEncoded, Nvfp4Encoded>;
 
 // How a format's scales group and what it clips, for the layers (SPEC §2, §3).
 struct ScaleTraits {

@@ -429,6 +429,37 @@ EncodedData from_arrays(const FormatParams&, const std::vector<EncodedArray>& a)
 }
 }  // namespace mx_kind
 
+// ---- nvfp4 ----------------------------------------------------------------------------------
+
+namespace nvfp4_kind {
+const Nvfp4Params& of(const FormatParams& p) { return std::get<Nvfp4Params>(p); }
+
+// fl32(e·s_b) has at most 6 significant bits: bf16 once s_t is factored out.
+DType exact_type(const FormatParams&) { return DType::bf16; }
+
+// amax_t is a clip value that evaluation freezes; values beyond it saturate rather than clip.
+ScaleTraits scales(const FormatParams&) { return {.clip_values = true, .tensor_scale_outside = true}; }
+
+FormatParams parse(const std::string&, JsonFields& f) { return Nvfp4Params{.rounding = parse_rounding(f)}; }
+
+json to_json(const FormatParams& fp) { return {{"type", "nvfp4"}, {"rounding", rounding_json(of(fp).rounding)}}; }
+
+std::string name(const FormatParams& fp) { return std::string("nvfp4") + rounding_suffix(of(fp).rounding); }
+
+int64_t block_size(const FormatParams&) { return kNvfp4Block; }
+
+std::vector<EncodedArray> arrays(const FormatParams&, const EncodedData& ed) {
+  const Nvfp4Encoded& e = std::get<Nvfp4Encoded>(ed);
+  return {packed_array("codes", e.elements),
+          {"scales", ArrayIndex::per_block, bytes_tensor(e.scales)},
+          {"tensor_scale", ArrayIndex::per_tensor, floats_tensor({e.tensor_scale})}};
+}
+
+EncodedData from_arrays(const FormatParams&, const std::vector<EncodedArray>& a) {
+  return Nvfp4Encoded{packed_of(a[0]), values_of<uint8_t>(a[1]), values_of<float>(a[2])[0]};
+}
+}  // namespace nvfp4_kind
+
 int64_t unblocked(const FormatParams&) { return 0; }
 
 using IntK = Kernels<IntParams, int_quantize, int_encode, int_decode>;
@@ -436,11 +467,12 @@ using HbfpK = Kernels<HbfpParams, hbfp_quantize, hbfp_encode, hbfp_decode>;
 using LnsK = Kernels<LnsParams, lns_quantize, lns_encode, lns_decode>;
 using MinifloatK = Kernels<MinifloatParams, minifloat_quantize, minifloat_encode, minifloat_decode>;
 using MxK = Kernels<MxParams, mx_quantize, mx_encode, mx_decode>;
+using Nvfp4K = Kernels<Nvfp4Params, nvfp4_quantize, nvfp4_encode, nvfp4_decode>;
 
 // The rows below are written in this order, which must be FormatParams' (traits_of indexes the
 // table by the variant's index).
 static_assert(IntK::index == 0 && HbfpK::index == 1 && LnsK::index == 2 && MinifloatK::index == 3 &&
-                  MxK::index == 4 && std::variant_size_v<FormatParams> == 5,
+                  MxK::index == 4 && Nvfp4K::index == 5 && std::variant_size_v<FormatParams> == 6,
               "format_table()'s rows must follow FormatParams' order");
 
 }  // namespace
@@ -556,6 +588,24 @@ const std::vector<FormatTraits>& format_table() {
         R"({"type":"mx","element":"fp6_e2m3"})", R"({"type":"mx","element":"fp8_e4m3"})",
         R"({"type":"mx","element":"fp8_e5m2"})", R"({"type":"mx","element":"int8"})",
         R"({"type":"mx","element":"fp4_e2m1","rounding":"stochastic"})"}},
+      {"nvfp4",
+       {"nvfp4"},
+       nvfp4_kind::parse,
+       nvfp4_kind::to_json,
+       nvfp4_kind::name,
+       Nvfp4K::bits_per_value,
+       nvfp4_kind::block_size,
+       nvfp4_kind::exact_type,
+       nvfp4_kind::scales,
+       Nvfp4K::validate,
+       Nvfp4K::quantize,
+       nullptr,
+       Nvfp4K::encode,
+       Nvfp4K::decode,
+       nullptr,
+       nvfp4_kind::arrays,
+       nvfp4_kind::from_arrays,
+       {R"({"type":"nvfp4"})", R"({"type":"nvfp4","rounding":"stochastic"})"}},
   };
   return table;
 }

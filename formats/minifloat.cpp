@@ -75,24 +75,11 @@ ChunkFn pick(bool quantize, bool stochastic) {
 }
 
 // The tensor's scale: a pass for amax when scaled (which also checks that x is finite before
-// anything is written, x may be y); 1 without a pass otherwise.
-// The per-tensor scale from amax: the tensor's max |x|, or the frozen clip value o.fixed_clip
-// (evaluation, calibration: SPEC §2), which stats report as the tensor's clip value.
+// anything is written, x may be y); 1 without a pass otherwise. Stats report amax as the tensor's
+// clip value.
 float tensor_scale(const MinifloatParams& p, const float* x, int64_t n, const QuantizeOptions& o) {
   if (p.scaling == MinifloatScaling::none) return 1.0f;
-  float amax = 0;
-  if (!o.fixed_clip.empty()) {
-    LPT_CHECK(o.fixed_clip.size() == 1 && std::isfinite(o.fixed_clip[0]) && o.fixed_clip[0] >= 0, "tensor '", o.name,
-              "': a per-tensor minifloat scale takes one finite clip value, got ", o.fixed_clip.size());
-    amax = o.fixed_clip[0];
-  } else {
-    uint32_t m = 0;
-#pragma omp parallel for schedule(static) reduction(max : m) if (n >= detail::kParallelMin)
-    for (int64_t c = 0; c < n; c += kChunk) m = std::max(m, detail::max_abs_bits(x + c, std::min(kChunk, n - c)));
-    if (m >= detail::kNonFinite) check_finite(x, n, o.name);
-    amax = std::bit_cast<float>(m);
-    if (o.shards) o.shards->max(std::span<float>(&amax, 1));
-  }
+  const float amax = detail::tensor_amax(x, n, o, "minifloat");
   const float scale = minifloat_scale(p, amax);
   if (o.stats) {
     o.stats->clip = {amax};

@@ -74,10 +74,7 @@ void fill_error_stats(const float* x, const float* y, const BufferLayout& l, Qua
   if (clipping) s.clipped_fraction = t.clipped / double(n);
 }
 
-bool has_clip_value(const Format& f) {
-  const MinifloatParams* m = f.get<MinifloatParams>();
-  return f.get<IntParams>() || (m && m->scaling == MinifloatScaling::tensor);
-}
+bool has_clip_value(const Format& f) { return f.get<IntParams>() || f.scales().clip_values; }
 
 QuantizeOptions kernel_options(const Format& f, const BufferLayout& l, const QuantizeOptions& o) {
   LPT_CHECK(has_clip_value(f) || o.fixed_clip.empty(), "tensor '", o.name, "': format ", f.name(),
