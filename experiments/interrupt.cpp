@@ -2,7 +2,9 @@
 
 #include <atomic>
 #include <csignal>
+#include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <unistd.h>
 
 #include <string>
@@ -22,6 +24,16 @@ bool test_hooks_apply_here() {
     return !only || std::string(only) == (rank ? rank : "0");
   }();
   return here;
+}
+
+// Printed before a hook acts, so a test measures how long the job takes to end after the failure
+// itself (CLOCK_MONOTONIC is one clock for every process of the machine) rather than comparing
+// two whole runs, whose times a loaded machine stretches unequally.
+void announce_test_failure() {
+  timespec now{};
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  std::fprintf(stderr, "lpt: test hook fails this rank at monotonic second %.3f\n", double(now.tv_sec) + now.tv_nsec * 1e-9);
+  std::fflush(stderr);
 }
 
 void on_signal(int signo) {
@@ -45,6 +57,7 @@ void raise_test_signals(int64_t completed_steps) {
   if (!hook || !test_hooks_apply_here()) return;
   char* rest = nullptr;
   if (std::strtoll(hook, &rest, 10) != completed_steps || *rest != ':') return;
+  announce_test_failure();
   for (const char* p = rest + 1; *p;) {
     const long signo = std::strtol(p, &rest, 10);
     if (rest == p) return;
@@ -56,6 +69,7 @@ void raise_test_signals(int64_t completed_steps) {
 void raise_test_failure(int64_t completed_steps) {
   static const char* hook = std::getenv("LPT_TEST_FAIL_AFTER_STEP");
   if (!hook || !test_hooks_apply_here() || std::strtoll(hook, nullptr, 10) != completed_steps) return;
+  announce_test_failure();
   fail("step ", completed_steps, ": failing as LPT_TEST_FAIL_AFTER_STEP asks (test hook)");
 }
 

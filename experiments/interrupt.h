@@ -16,6 +16,8 @@ int interrupt_exit_status();
 // itself the signals S1, S2, ... (numbers) when `completed_steps` reaches N, so interrupt tests
 // hit a chosen mid-epoch step instead of racing the run. Does nothing otherwise.
 // Under mpirun, with LPT_TEST_RANK=R in the environment, only rank R acts on the test hooks.
+// Before the signals (and before the failure below) the process prints
+// "lpt: test hook fails this rank at monotonic second T" to stderr (T from CLOCK_MONOTONIC).
 void raise_test_signals(int64_t completed_steps);
 // Test hook: with LPT_TEST_FAIL_AFTER_STEP=N, throws an lpt::Error when `completed_steps` reaches N
 // (a rank failing alone, as with a bad data file on one machine). Does nothing otherwise.
