@@ -41,11 +41,13 @@ struct Axis {
   std::vector<std::string> names;  // one per value, as run names show it
 };
 // Axes crossed with each other, in order (the first varies slowest); the axes of one group are
-// zipped (value i of each together). A zipped group may name its value tuples itself.
+// zipped (value i of each together). A zipped group may name its value tuples itself, under one
+// label or several (a grid of hand-picked cells: "label": ["method", "bits"], each value's names
+// ["octav", "4"]), so a run's name and table columns need not follow its config keys.
 struct AxisGroup {
   std::vector<Axis> axes;
-  std::string label;               // with `names`: the group's one part of a run name
-  std::vector<std::string> names;  // empty: each axis contributes its own part
+  std::vector<std::string> labels;              // with `names`: the group's parts of a run name
+  std::vector<std::vector<std::string>> names;  // per value, one per label; empty: each axis names itself
 };
 struct Grid {
   std::string source;  // the grid file, for messages
@@ -55,6 +57,7 @@ struct Grid {
   std::vector<AxisGroup> groups;
   std::string plot_x;                      // "" = default (see sweep::plot_x)
   std::vector<std::string> plot_series;    // labels of axes or named groups; empty = default
+  std::vector<std::string> labels;         // every label a run name has, in order
   std::string plot_reference;              // a run directory whose test accuracy is the reference line
 };
 // Checks every field (unknown keys, empty or mismatched axes, keys the sweep itself sets) and
@@ -120,8 +123,9 @@ struct Options {
 // signal's number when interrupted.
 int run_sweep(const Options& options);
 
-// Throws naming `what` unless x is "bits_per_value", "activation_bits" or a config key path.
-void check_plot_x(const std::string& x, const std::string& what);
+// Throws naming `what` unless x is "bits_per_value", "activation_bits", a label of the grid's run
+// names (x is then its value names, as numbers where they read as numbers) or a config key path.
+void check_plot_x(const Grid& grid, const std::string& x, const std::string& what);
 // The plot's x: `requested` (--x), else the grid's plot.x, else "bits_per_value" when any run is
 // quantized, else the first axis's key; checked (an unknown key is an error naming --x).
 std::string plot_x(const Grid& grid, const std::vector<Run>& runs, const std::string& requested);

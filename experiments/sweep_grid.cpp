@@ -82,7 +82,8 @@ std::vector<std::pair<std::string, std::string>> name_parts(const Grid& grid, co
   std::vector<std::pair<std::string, std::string>> parts;
   for (size_t g = 0; g < grid.groups.size(); ++g) {
     const AxisGroup& group = grid.groups[g];
-    if (!group.names.empty()) parts.emplace_back(group.label, group.names[at[g]]);
+    if (!group.names.empty())
+      for (size_t i = 0; i < group.labels.size(); ++i) parts.emplace_back(group.labels[i], group.names[at[g]][i]);
     else
       for (const Axis& a : group.axes) parts.emplace_back(a.label, a.names[at[g]]);
   }
@@ -214,8 +215,19 @@ Grid parse_grid(const json& g, const std::string& source) {
         LPT_CHECK(ax.values.size() == group.axes[0].values.size(), where, ": zipped axes need as many values each: '",
                   group.axes[0].key, "' has ", group.axes[0].values.size(), ", '", ax.key, "' has ", ax.values.size());
       if (a.contains("names")) {
-        group.names = string_list(a["names"], group.axes[0].values.size(), where + ": \"names\"");
-        group.label = a.contains("label") ? sanitize(a["label"].get<std::string>()) : group.axes[0].label;
+        const size_t values = group.axes[0].values.size();
+        if (a.contains("label") && a["label"].is_array()) {
+          group.labels = string_list(a["label"], a["label"].size(), where + ": \"label\"");
+          LPT_CHECK(!group.labels.empty(), where, ": \"label\": expected a non-empty list of labels");
+          LPT_CHECK(a["names"].is_array() && a["names"].size() == values, where, ": \"names\": expected a list of ",
+                    values, " lists (one per value) of ", group.labels.size(), " names (one per label)");
+          for (size_t v = 0; v < values; ++v)
+            group.names.push_back(string_list(a["names"][v], group.labels.size(),
+                                              where + ": \"names\"/" + std::to_string(v)));
+        } else {
+          group.labels = {a.contains("label") ? sanitize(a["label"].get<std::string>()) : group.axes[0].label};
+          for (const std::string& n : string_list(a["names"], values, where + ": \"names\"")) group.names.push_back({n});
+        }
       } else {
         LPT_CHECK(!a.contains("label"), where, ": \"label\" names the group's \"names\"; give both or neither");
       }
@@ -234,12 +246,18 @@ Grid parse_grid(const json& g, const std::string& source) {
   for (AxisGroup& group : grid.groups)
     for (Axis& ax : group.axes) {
       if (!ax.explicit_label && uses[ax.label] > 1) ax.label = sanitize(join(ax.path, "."));
-      LPT_CHECK(labels.insert(ax.label).second, source, ": two axes are labelled '", ax.label,
-                "' (give one a \"label\")");
+      // A named group's axes do not name runs: only its own labels need be unique.
+      LPT_CHECK(!group.names.empty() || labels.insert(ax.label).second, source, ": two axes are labelled '",
+                ax.label, "' (give one a \"label\")");
     }
   for (const AxisGroup& group : grid.groups)
-    LPT_CHECK(group.names.empty() || labels.insert(group.label).second, source, ": the label '", group.label,
-              "' is used twice");
+    for (const std::string& label : group.labels)
+      LPT_CHECK(group.names.empty() || labels.insert(label).second, source, ": the label '", label, "' is used twice");
+  for (const AxisGroup& group : grid.groups)
+    if (group.names.empty())
+      for (const Axis& ax : group.axes) grid.labels.push_back(ax.label);
+    else
+      grid.labels.insert(grid.labels.end(), group.labels.begin(), group.labels.end());
   if (g.contains("plot")) {
     const json& p = g["plot"];
     const std::string where = source + ": /plot";
@@ -247,7 +265,7 @@ Grid parse_grid(const json& g, const std::string& source) {
     check_keys(p, {"x", "series", "reference"}, where);
     if (p.contains("x")) {
       grid.plot_x = p["x"].get<std::string>();
-      check_plot_x(grid.plot_x, where + "/x");
+      check_plot_x(grid, grid.plot_x, where + "/x");
     }
     if (p.contains("series"))
       for (const json& s : p["series"]) {

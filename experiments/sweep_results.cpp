@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 
 #include "core/durable_file.h"
 #include "core/error.h"
@@ -70,15 +71,18 @@ struct Row {
   bool has_metrics = false;
 };
 
-// The plot's x: "bits_per_value" (the weights' format), "activation_bits", or a config key. The
-// pointer is the config key x stands for (the axes at or around it are on x, not series).
+// The plot's x: "bits_per_value" (the weights' format), "activation_bits", a label of the run
+// names (its value names, read as numbers where they are), or a config key. The pointer is the
+// config key x stands for (the axes at or around it are on x, not series).
 struct PlotX {
   std::string label, pointer;
   const char* role = nullptr;  // bits per value of this quantization role's format; null: the config value
+  bool is_label = false;       // x is the run names' part of this label
 };
-PlotX plot_axis(const std::string& x, const std::string& what) {
+PlotX plot_axis(const Grid& grid, const std::string& x, const std::string& what) {
   if (x == "bits_per_value") return {"weight bits per value", "/quantization/weights", "weights"};
   if (x == "activation_bits") return {"activation bits per value", "/quantization/activations", "activations"};
+  if (std::find(grid.labels.begin(), grid.labels.end(), x) != grid.labels.end()) return {x, "", nullptr, true};
   const std::string p = pointer(key_path(x, what));
   return {p, p};
 }
@@ -91,16 +95,31 @@ bool on_x(const Axis& a, const PlotX& x) {
   return within(p, x.pointer) || within(x.pointer, p);
 }
 
+// Whether `group` moves the plot's x (then its labels are not series).
+bool moves_x(const AxisGroup& group, const PlotX& x) {
+  if (x.is_label)
+    return std::find(group.labels.begin(), group.labels.end(), x.label) != group.labels.end() ||
+           std::any_of(group.axes.begin(), group.axes.end(),
+                       [&](const Axis& a) { return group.names.empty() && a.label == x.label; });
+  return std::any_of(group.axes.begin(), group.axes.end(), [&](const Axis& a) { return on_x(a, x); });
+}
+
+// A value name as a number ("4", "0.05"), or nullopt.
+std::optional<double> number_name(const std::string& name) {
+  char* end = nullptr;
+  const double v = std::strtod(name.c_str(), &end);
+  return !name.empty() && *end == '\0' && std::isfinite(v) ? std::optional<double>(v) : std::nullopt;
+}
+
 plot::Panel accuracy_panel(const Grid& grid, const std::vector<Row>& rows, const std::string& x_key,
                            const std::string& reference, std::vector<plot::LegendEntry>& legend) {
-  const PlotX x = plot_axis(x_key, "sweep: plot x '" + x_key + "'");
+  const PlotX x = plot_axis(grid, x_key, "sweep: plot x '" + x_key + "'");
   // Series: the runs' values on the axes not on x (a zipped group moves together).
   std::vector<std::string> series_labels = grid.plot_series;
   if (series_labels.empty())
     for (const AxisGroup& g : grid.groups) {
-      const bool moves_x = std::any_of(g.axes.begin(), g.axes.end(), [&](const Axis& a) { return on_x(a, x); });
-      if (moves_x) continue;
-      if (!g.names.empty()) series_labels.push_back(g.label);
+      if (moves_x(g, x)) continue;
+      if (!g.names.empty()) series_labels.insert(series_labels.end(), g.labels.begin(), g.labels.end());
       else
         for (const Axis& a : g.axes) series_labels.push_back(a.label);
     }
@@ -111,7 +130,12 @@ plot::Panel accuracy_panel(const Grid& grid, const std::vector<Row>& rows, const
   };
   std::vector<double> fp32_accuracies;
   std::vector<std::pair<std::string, std::vector<std::pair<double, double>>>> series;  // in grid order
-  std::vector<std::string> categories;
+  std::vector<std::string> categories;  // x values that are not numbers, in grid order
+  const auto category = [&](const std::string& name) {
+    auto it = std::find(categories.begin(), categories.end(), name);
+    if (it == categories.end()) it = categories.insert(categories.end(), name);
+    return double(it - categories.begin());
+  };
   bool any_number = false;
   for (const Row& row : rows) {
     if (!row.has_metrics || std::isnan(row.summary.final_test_accuracy)) continue;
@@ -122,18 +146,17 @@ plot::Panel accuracy_panel(const Grid& grid, const std::vector<Row>& rows, const
     double xv;
     if (x.role) {
       xv = role_bits(r.config, x.role);
+    } else if (x.is_label) {
+      const auto part = std::find_if(r.parts.begin(), r.parts.end(), [&](const auto& p) { return p.first == x.label; });
+      const std::optional<double> v = number_name(part->second);
+      any_number |= v.has_value();
+      xv = v ? *v : category(part->second);
     } else {
       const json::json_pointer p(x.pointer);
       LPT_CHECK(r.config.contains(p), "sweep: plot x '", x_key, "': run '", r.name, "' has no ", x.pointer);
       const json& v = r.config[p];
       any_number |= v.is_number();
-      if (v.is_number()) xv = v.get<double>();
-      else {  // categories, in grid order
-        const std::string n = value_name(x.pointer, v);
-        auto it = std::find(categories.begin(), categories.end(), n);
-        if (it == categories.end()) it = categories.insert(categories.end(), n);
-        xv = double(it - categories.begin());
-      }
+      xv = v.is_number() ? v.get<double>() : category(value_name(x.pointer, v));
     }
     std::vector<std::string> key;
     for (const auto& [label, name] : r.parts)
@@ -172,7 +195,7 @@ plot::Panel accuracy_panel(const Grid& grid, const std::vector<Row>& rows, const
 
 }  // namespace
 
-void check_plot_x(const std::string& x, const std::string& what) { plot_axis(x, what); }
+void check_plot_x(const Grid& grid, const std::string& x, const std::string& what) { plot_axis(grid, x, what); }
 
 std::string plot_x(const Grid& grid, const std::vector<Run>& runs, const std::string& requested) {
   std::string x = !requested.empty() ? requested : grid.plot_x;
@@ -180,7 +203,7 @@ std::string plot_x(const Grid& grid, const std::vector<Run>& runs, const std::st
     const bool quantized = std::any_of(runs.begin(), runs.end(), [](const Run& r) { return !r.config["quantization"]["weights"].is_null(); });
     x = quantized ? "bits_per_value" : grid.groups[0].axes[0].key;
   }
-  check_plot_x(x, "sweep: --x");
+  check_plot_x(grid, x, "sweep: --x");
   return x;
 }
 

@@ -102,6 +102,58 @@ TEST(SweepGrid, CrossedAndZippedAxesExpandToNamedValidatedRuns) {
   EXPECT_EQ(zipped[1].config["seed"], 2);
 }
 
+// Hand-picked cells (each method at the bit widths it has): one zipped group named under several
+// labels, each a table column, a series or the plot's x.
+TEST(SweepGrid, AZippedGroupCanNameItsCellsUnderSeveralLabels) {
+  json cells = json::parse(R"([{"zip": [{"key": "quantization.weights", "values": [null, null, null]},
+                                        {"key": "seed", "values": [0, 0, 1]}],
+                               "label": ["method", "bits", "seed"],
+                               "names": [["int", "4", "0"], ["hbfp", "4", "0"], ["hbfp", "4", "1"]]}])");
+  cells[0]["zip"][0]["values"] = {kInt4, kHbfp4, kHbfp4};
+  const sweep::Grid grid = grid_of(cells);
+  EXPECT_EQ(grid.labels, (std::vector<std::string>{"method", "bits", "seed"}));
+  const std::vector<sweep::Run> runs = sweep::expand(grid, 1);
+  ASSERT_EQ(runs.size(), 3u);
+  EXPECT_EQ(runs[2].name, "method=hbfp,bits=4,seed=1");
+  EXPECT_EQ(runs[2].parts.size(), 3u);
+  EXPECT_EQ(runs[2].config["seed"], 1);
+  EXPECT_EQ(runs[2].config["quantization"]["weights"]["type"], "hbfp");
+  sweep::check_plot_x(grid, "bits", "x");  // a label is a valid x
+  EXPECT_NE(testing::error_of([&] { sweep::check_plot_x(grid, "", "x"); }).find("x: empty key"), std::string::npos);
+
+  // The table has one column per label; the plot takes "bits" as numbers.
+  const testing::TempDir dir("sweep_cells");
+  sweep::Grid in_dir = grid;
+  in_dir.dir = dir.path();
+  sweep::State state;
+  for (const sweep::Run& r : runs) {
+    state.records.push_back({r.name, r.identity, dir.path() + "/" + r.name, "finished", 1, 0, ""});
+    std::ofstream(dir.file(r.name + "/metrics.jsonl"))
+        << json{{"epoch", 1}, {"train_seconds", 1.0}, {"train_images_per_second", 100.0}, {"test_accuracy", 0.5}}.dump()
+        << "\n";
+  }
+  const sweep::Outputs out = sweep::write_results(in_dir, runs, state, "bits", "", "");
+  EXPECT_NE(file_text(out.csv).find("run,method,bits,seed,status,"), std::string::npos) << file_text(out.csv);
+  EXPECT_NE(file_text(out.csv).find("\"method=hbfp,bits=4,seed=1\",hbfp,4,1,finished,1/1,50.00,"), std::string::npos)
+      << file_text(out.csv);
+  EXPECT_GT(fs::file_size(out.svg), 1000u);
+  // x reads the label's names: numbers here; a name that is not one among numbers is an error.
+  std::vector<sweep::Run> mixed = runs;
+  mixed[1].parts[1].second = "four";
+  EXPECT_NE(testing::error_of([&] { sweep::write_results(in_dir, mixed, state, "bits", "", ""); })
+                .find("plot x 'bits': mixes numbers and other values"),
+            std::string::npos);
+
+  json short_names = cells;
+  short_names[0]["names"][1] = {"hbfp", "4"};
+  EXPECT_NE(testing::error_of([&] { grid_of(short_names); }).find("/axes/0: \"names\"/1: expected a list of 3 strings"),
+            std::string::npos);
+  json too_few = cells;
+  too_few[0]["names"].erase(2);
+  EXPECT_NE(testing::error_of([&] { grid_of(too_few); }).find("\"names\": expected a list of 3 lists (one per value) of 3 names"),
+            std::string::npos);
+}
+
 TEST(SweepGrid, ErrorsNameTheAxisAndTheValue) {
   EXPECT_NE(error_of_expand(json::parse(R"([{"key": "optimizer.lr", "values": [0.1, -1]}])"))
                 .find("grid.json: run 'lr=-1': axis 'optimizer.lr' = -1: /optimizer/lr: expected"),
