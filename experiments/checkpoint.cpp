@@ -64,9 +64,8 @@ void check_resumable(const h5::File& f) {
 }
 
 // /quantizer/<layer>.<role>.<key>: the quantizers' clip averages, OCTAV warm starts, calibrations.
-void write_quantizer(h5::File& f, Module& model) {
-  for (auto& [key, values] : quantizer_state(model))
-    f.write("quantizer/" + key, Tensor::from_vector({int64_t(values.size())}, values));
+void write_quantizer(h5::File& f, const std::vector<std::pair<std::string, std::vector<float>>>& state) {
+  for (auto& [key, values] : state) f.write("quantizer/" + key, Tensor::from_vector({int64_t(values.size())}, values));
 }
 void read_quantizer(const h5::File& f, Module& model) {
   std::vector<std::pair<std::string, std::vector<float>>> state;
@@ -105,11 +104,24 @@ std::string strip_prefix(const std::string& name) {
 }
 }  // namespace
 
+StepStart record_step_start(Module& model, const TrainingProgress& progress) {
+  StepStart s{progress, {}, quantizer_state(model), gemm_lane_plan(model)};
+  for (auto& [name, b] : model.named_buffers()) s.buffers.emplace_back(name, b->clone());
+  return s;
+}
+
 void save_checkpoint(const std::string& path, Module& model, const OptimizerSet& optimizers,
-                     const TrainingProgress& p, const json& config, int threads, int world_size) {
+                     const TrainingProgress& progress, const json& config, int threads, int world_size) {
+  save_checkpoint(path, model, optimizers, record_step_start(model, progress), config, threads, world_size);
+}
+
+void save_checkpoint(const std::string& path, Module& model, const OptimizerSet& optimizers, const StepStart& at,
+                     const json& config, int threads, int world_size) {
+  const TrainingProgress& p = at.progress;
   h5::write_atomically(path, [&](h5::File& f) {
-    for (auto& [name, t] : model_tensors(model)) f.write("model/" + name, *t);
-    write_quantizer(f, model);
+    for (auto& [name, param] : model.named_parameters()) f.write("model/" + name, param.data());
+    for (auto& [name, b] : at.buffers) f.write("model/" + name, b);
+    write_quantizer(f, at.quantizers);
     for (size_t i = 0; i < optimizers.optimizers.size(); ++i) {
       const std::string group = "optimizer/" + std::to_string(i);
       const optim::OptimizerState state = optimizers.optimizers[i]->state();
@@ -128,7 +140,7 @@ void save_checkpoint(const std::string& path, Module& model, const OptimizerSet&
     f.set_attr("/", "seconds", p.seconds);
     f.set_attr("/", "threads", int64_t(threads));
     if (world_size > 1) f.set_attr("/", "world_size", int64_t(world_size));  // absent: one process
-    f.set_attr("/", "gemm_lanes", gemm_lane_plan(model).dump());
+    f.set_attr("/", "gemm_lanes", at.gemm_lanes.dump());
     f.set_attr("/", "config", config.dump());
   });
 }

@@ -30,6 +30,22 @@ struct TrainingProgress {
   double seconds = 0;     // training time of this epoch so far
 };
 
+// What a checkpoint holds besides the parameters and the optimizer state: what a step's forward
+// pass changes before its update (batch-norm running statistics, quantizer state), the GEMM lanes
+// and the progress. Recorded when a step starts, it lets the checkpoint of the last completed step
+// be written while the next step runs (experiments/mid_step_checkpoint.h).
+struct StepStart {
+  TrainingProgress progress;
+  std::vector<std::pair<std::string, Tensor>> buffers;                  // copies, by state_dict name
+  std::vector<std::pair<std::string, std::vector<float>>> quantizers;  // quantizer_state()
+  json gemm_lanes;                                                     // gemm_lane_plan()
+};
+StepStart record_step_start(Module& model, const TrainingProgress& progress);
+
+// The model's parameters and the optimizers' state as they are, the rest from `at`.
+void save_checkpoint(const std::string& path, Module& model, const OptimizerSet& optimizers, const StepStart& at,
+                     const json& config, int threads, int world_size = 1);
+// Everything as it is now.
 void save_checkpoint(const std::string& path, Module& model, const OptimizerSet& optimizers,
                      const TrainingProgress& progress, const json& config, int threads, int world_size = 1);
 

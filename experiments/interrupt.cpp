@@ -1,6 +1,9 @@
 #include "experiments/interrupt.h"
 
+#include <semaphore.h>
+
 #include <atomic>
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -15,6 +18,13 @@ namespace lpt {
 
 namespace {
 std::atomic<int> g_first_signal{0};
+
+// Posted by the first signal (sem_post is async-signal-safe) and by wake_interrupt_waiters().
+struct Semaphore {
+  sem_t sem;
+  Semaphore() { sem_init(&sem, 0, 0); }
+} g_signalled;
+timespec g_signal_time{};  // when the first signal came (read after wait_for_interrupt())
 
 // LPT_TEST_RANK=R restricts the test hooks to rank R of an mpirun job.
 bool test_hooks_apply_here() {
@@ -39,6 +49,8 @@ void announce_test_failure() {
 void on_signal(int signo) {
   int none = 0;
   if (!g_first_signal.compare_exchange_strong(none, signo)) _exit(128 + signo);
+  clock_gettime(CLOCK_MONOTONIC, &g_signal_time);  // async-signal-safe
+  sem_post(&g_signalled.sem);
 }
 }  // namespace
 
@@ -51,6 +63,19 @@ void install_interrupt_handler() {
 }
 
 bool interrupt_requested() { return g_first_signal.load() != 0; }
+
+void wait_for_interrupt() {
+  while (sem_wait(&g_signalled.sem) != 0 && errno == EINTR) {
+  }
+}
+
+void wake_interrupt_waiters() { sem_post(&g_signalled.sem); }
+
+double seconds_since_interrupt() {
+  timespec now{};
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return double(now.tv_sec - g_signal_time.tv_sec) + 1e-9 * double(now.tv_nsec - g_signal_time.tv_nsec);
+}
 
 void raise_test_signals(int64_t completed_steps) {
   static const char* hook = std::getenv("LPT_TEST_SIGNALS_AFTER_STEP");
@@ -79,6 +104,19 @@ std::string test_perturbation(int64_t completed_steps) {
   char* rest = nullptr;
   if (std::strtoll(hook, &rest, 10) != completed_steps || *rest != ':') return "";
   return rest + 1;
+}
+
+void test_slow_step(int64_t completed_steps) {
+  static const char* hook = std::getenv("LPT_TEST_SLOW_STEP");
+  if (!hook || !test_hooks_apply_here()) return;
+  char* rest = nullptr;
+  if (std::strtoll(hook, &rest, 10) != completed_steps || *rest != ':') return;
+  std::fprintf(stderr, "lpt: test hook: step %ld is slow\n", long(completed_steps + 1));
+  std::fflush(stderr);
+  for (int ms = std::atoi(rest + 1) * 1000; ms > 0;) {  // usleep returns early when a signal comes
+    usleep(10000);
+    ms -= 10;
+  }
 }
 
 void test_pause(int64_t completed_steps) {

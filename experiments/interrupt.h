@@ -9,6 +9,12 @@
 namespace lpt {
 void install_interrupt_handler();
 bool interrupt_requested();
+// Blocks until the first SIGINT/SIGTERM comes (at once if it came) or wake_interrupt_waiters() is
+// called; one waiter per signal.
+void wait_for_interrupt();
+void wake_interrupt_waiters();
+// Seconds since the first signal came (after wait_for_interrupt() returned for it).
+double seconds_since_interrupt();
 // 128 + the first signal's number (0 when none came).
 int interrupt_exit_status();
 
@@ -26,6 +32,10 @@ void raise_test_failure(int64_t completed_steps);
 // the trainer changes (adds 1e-3 to) when `completed_steps` reaches N, as a rank drifting from the
 // others would; "" otherwise.
 std::string test_perturbation(int64_t completed_steps);
+// Test hook: with LPT_TEST_SLOW_STEP="N:S", step N + 1 takes S seconds more between its backward
+// pass and its update, signals or not (a long step), after printing "lpt: test hook: step N+1 is
+// slow". Does nothing otherwise.
+void test_slow_step(int64_t completed_steps);
 // Test hook: with LPT_TEST_PAUSE_AFTER_STEP=N, waits when `completed_steps` reaches N until a
 // signal comes (at most 60 s), so a test can signal a run at a known point. Does nothing otherwise.
 void test_pause(int64_t completed_steps);

@@ -43,7 +43,8 @@ class ShardedQuantization {
 }  // namespace
 
 StepResult train_step(Module& model, OptimizerSet& optimizers, const Tensor& images, const Tensor& labels,
-                      uint64_t seed, int64_t step, float label_smoothing, GradientExchange* exchange) {
+                      uint64_t seed, int64_t step, float label_smoothing, GradientExchange* exchange,
+                      const std::function<void()>& before_update) {
   const ShardedQuantization sharded(exchange ? &exchange->world() : nullptr, images.shape()[0]);
   optimizers.set_iteration(step);
   model.begin_step(seed, uint64_t(step));
@@ -63,6 +64,7 @@ StepResult train_step(Module& model, OptimizerSet& optimizers, const Tensor& ima
     correct = int64_t(extra[1]);
   }
   check_gradients_finite(model, step);
+  if (before_update) before_update();
   optimizers.step();
   return {mean_loss, correct};
 }

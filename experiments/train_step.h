@@ -3,6 +3,7 @@
 // randomness keys (dropout, stochastic rounding), forward, cross-entropy, backward, the NaN/Inf
 // check, the optimizer update — shared by the trainer, the training benchmark and the tests.
 #include <cstdint>
+#include <functional>
 
 #include "experiments/gradient_exchange.h"
 #include "experiments/optimizer_setup.h"
@@ -24,8 +25,9 @@ struct StepResult {
 // (GradientExchange::average) and the gradient divided by the number of ranks: the mean of the
 // shards' batch-mean gradients, i.e. the gradient of the loss normalised by the global batch size.
 // Every rank then holds the same gradient and takes the same optimizer step.
+// `before_update`, when given, runs just before the optimizer changes any parameter.
 StepResult train_step(Module& model, OptimizerSet& optimizers, const Tensor& images, const Tensor& labels,
                       uint64_t seed, int64_t step, float label_smoothing,
-                      GradientExchange* exchange = nullptr);
+                      GradientExchange* exchange = nullptr, const std::function<void()>& before_update = {});
 
 }  // namespace lpt

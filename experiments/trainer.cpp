@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 
 #include "core/elementwise.h"
 #include "core/ops/loss.h"
@@ -15,6 +16,7 @@
 #include "experiments/evaluate.h"
 #include "experiments/interrupt.h"
 #include "experiments/manifest.h"
+#include "experiments/mid_step_checkpoint.h"
 #include "experiments/optimizer_setup.h"
 #include "experiments/progress.h"
 #include "experiments/quantization_setup.h"
@@ -138,6 +140,11 @@ int train(const TrainRequest& request) {
   };
 
   install_interrupt_handler();
+  std::optional<MidStepCheckpoint> mid_step;  // a signal during a long step still checkpoints
+  if (writer)
+    mid_step.emplace([&](const StepStart& at) {
+      save_checkpoint(checkpoint_path, *model, optimizers, at, config, threads, world.size());
+    });
   const float label_smoothing = t["label_smoothing"];
   const int64_t eval_batch = t["eval_batch_size"];
   const int64_t eval_every = config["evaluation"]["every_epochs"];
@@ -163,8 +170,16 @@ int train(const TrainRequest& request) {
       if (!batch) break;
       const bool collect = diagnostics && progress.batch_in_epoch + 1 == steps_per_epoch;  // the epoch's last step
       if (collect) set_collect_stats(*model, true);
+      if (mid_step) {
+        TrainingProgress now = progress;
+        now.seconds = seconds_before + std::chrono::duration<double>(clock_type::now() - epoch_start).count();
+        mid_step->step_starts(record_step_start(*model, now));
+      }
       const StepResult r = train_step(*model, optimizers, batch->images, batch->labels, seed, progress.step,
-                                      label_smoothing, &exchange);
+                                      label_smoothing, &exchange, [&] {
+                                        test_slow_step(progress.step);
+                                        if (mid_step) mid_step->before_update();
+                                      });
       if (collect) set_collect_stats(*model, false);
 
       const int64_t n = batch->labels.numel() * world.size();  // the global batch (equal shards)

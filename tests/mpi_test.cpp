@@ -454,6 +454,40 @@ TEST_F(Mpi, SigtermToMpirunStopsTheRanksTogetherAndResumesBitExactly) {
   expect_same_checkpoint(run("straight") + "/checkpoint.h5", run("stopped") + "/checkpoint.h5");
 }
 
+// A step longer than the second OpenMPI allows between forwarding SIGTERM and SIGKILL (step 4 of 10
+// takes 30 s more on both ranks, after the gradient exchange): rank 0 writes step 3's checkpoint
+// while the step runs, within that second, and two ranks resume from it bit-exactly.
+TEST_F(Mpi, SigtermToMpirunDuringALongStepKeepsTheLastCompletedStep) {
+  const MpiRun straight = run_mpi(2, train_args("straight"));
+  ASSERT_EQ(straight.status, 0) << straight.output;
+
+  const std::string out = run("slow.txt");
+  const std::string cmd = "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 LPT_TEST_SLOW_STEP=3:30 "
+                          "exec mpirun -np 2 --oversubscribe --bind-to none -x LPT_TEST_SLOW_STEP " +
+                          std::string(LPT_BINARY) + " " + train_args("slow") + " > " + out + " 2>&1";
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  for (int i = 0; i < 3000 && file_text(out).find("lpt: test hook: step 4 is slow") == std::string::npos; ++i)
+    usleep(20000);
+  const auto signalled = std::chrono::steady_clock::now();
+  kill(pid, SIGTERM);
+  int raw = 0;
+  waitpid(pid, &raw, 0);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - signalled).count();
+  const std::string output = file_text(out);
+  EXPECT_LT(seconds, 10) << output;  // mpirun ended the job; it did not wait for the step
+  EXPECT_NE(output.find("lpt: signal during step 4: checkpoint of step 3 written"), std::string::npos) << output;
+  ASSERT_TRUE(fs::exists(run("slow") + "/checkpoint.h5")) << output;
+  EXPECT_EQ(h5::File::open_read(run("slow") + "/checkpoint.h5").attr_int("/", "step"), 3);
+  const MpiRun resumed = run_mpi(2, "train --resume " + run("slow"));
+  ASSERT_EQ(resumed.status, 0) << resumed.output;
+  expect_same_checkpoint(run("straight") + "/checkpoint.h5", run("slow") + "/checkpoint.h5");
+}
+
 // (5) A rank that fails — an error on rank 1 alone, or rank 1 killed — ends the whole job with a
 // non-zero status and a message naming rank 1, instead of leaving rank 0 waiting in a collective;
 // the epoch-1 checkpoint (step 5) stays intact. The job ends within 10 s of the failure, measured

@@ -131,6 +131,44 @@ TEST_F(TrainCli, InterruptsCheckpointAndExitWithTheSignalsStatusAndResumeBitExac
   }
 }
 
+// A step that outlasts the signal's grace period (step 9 of 12 takes 30 s more, after its forward
+// and backward passes): SIGTERM, then SIGKILL once the process says it wrote the checkpoint (at
+// most 10 s later; OpenMPI allows 1 s, see the Mpi test). The checkpoint is step 8's, taken while
+// step 9 ran, with the batch-norm statistics and OCTAV state step 9's forward pass had already
+// changed restored from the step's start, so resuming gives the uninterrupted run bit for bit.
+TEST_F(TrainCli, ASignalDuringALongStepCheckpointsTheLastCompletedStep) {
+  const std::string octav =
+      R"( --set 'quantization.weights={"type":"int","bits":4,"granularity":"channel","clipping":"octav"}')"
+      R"( --set 'quantization.activations={"type":"int","bits":4,"clipping":"octav"}')";
+  ASSERT_EQ(run_lpt(train_args("straight") + octav).status, 0);
+  const std::string out = run("slow.txt");
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    const std::string cmd = "LPT_TEST_SLOW_STEP=8:30 exec " + std::string(LPT_BINARY) + " " + train_args("slow") +
+                            octav + " > " + out + " 2>&1";
+    execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  const auto waited = [&](const std::string& text) {
+    for (int i = 0; i < 3000 && file_text(out).find(text) == std::string::npos; ++i) usleep(20000);
+    return file_text(out).find(text) != std::string::npos;
+  };
+  const bool slow = waited("lpt: test hook: step 9 is slow");
+  kill(pid, SIGTERM);
+  const bool written = slow && waited("lpt: signal during step 9: checkpoint of step 8 written");
+  kill(pid, SIGKILL);
+  int raw = 0;
+  waitpid(pid, &raw, 0);
+  ASSERT_TRUE(slow && written) << file_text(out);
+  EXPECT_TRUE(WIFSIGNALED(raw) && WTERMSIG(raw) == SIGKILL) << file_text(out);  // the step had not ended
+  EXPECT_EQ(h5::File::open_read(run("slow") + "/checkpoint.h5").attr_int("/", "step"), 8);
+  EXPECT_EQ(extra_files(run("slow")), std::vector<std::string>{});
+  const Result resumed = run_lpt("train --resume " + run("slow"));
+  ASSERT_EQ(resumed.status, 0) << resumed.output;
+  expect_same_weights(run("straight") + "/checkpoint.h5", run("slow") + "/checkpoint.h5");
+}
+
 // SIGKILL at 20 random moments (seeded, so they repeat) of a run's second epoch — loading the
 // checkpoint, training, writing the next checkpoint and the metrics: afterwards the run evaluates
 // and resumes to the uninterrupted run's weights bit for bit, and no temporary file is left.
