@@ -165,6 +165,9 @@ int train(const TrainRequest& request) {
     if (progress.batch_in_epoch > 0) loader.skip_to(progress.batch_in_epoch);
     const auto epoch_start = clock_type::now();
     const double seconds_before = progress.seconds;
+    const auto epoch_seconds = [&] {  // training time of this epoch, resumed parts included
+      return seconds_before + std::chrono::duration<double>(clock_type::now() - epoch_start).count();
+    };
     while (progress.batch_in_epoch < steps_per_epoch) {
       std::optional<data::Batch> batch = loader.next();
       if (!batch) break;
@@ -172,7 +175,7 @@ int train(const TrainRequest& request) {
       if (collect) set_collect_stats(*model, true);
       if (mid_step) {
         TrainingProgress now = progress;
-        now.seconds = seconds_before + std::chrono::duration<double>(clock_type::now() - epoch_start).count();
+        now.seconds = epoch_seconds();
         mid_step->step_starts(record_step_start(*model, now));
       }
       const StepResult r = train_step(*model, optimizers, batch->images, batch->labels, seed, progress.step,
@@ -207,7 +210,7 @@ int train(const TrainRequest& request) {
       // Data-parallel: the ranks agree to stop at this step when any of them got a signal.
       const int stop_status = int(world.max(interrupt_exit_status()));
       if (stop_status != 0) {
-        progress.seconds = seconds_before + std::chrono::duration<double>(clock_type::now() - epoch_start).count();
+        progress.seconds = epoch_seconds();
         if (writer) line.finish_line();
         checkpoint(progress.step);
         log("lpt: interrupted; checkpoint written to %s (resume with --resume)\n", checkpoint_path);
@@ -216,7 +219,7 @@ int train(const TrainRequest& request) {
       if (world.distributed() && progress.step % checksum_every == 0) check_parameters_agree(*model, world, progress.step);
     }
     if (writer) line.finish_line();
-    progress.seconds = seconds_before + std::chrono::duration<double>(clock_type::now() - epoch_start).count();
+    progress.seconds = epoch_seconds();
 
     json m = {{"epoch", epoch + 1},
               {"step", progress.step},
