@@ -102,7 +102,7 @@ int main(int argc, char** argv) {
 
   // A checkpoint and an export of the tiny model.
   fuzz::TinyModel t = fuzz::tiny_model(false);
-  save_checkpoint(tmp.string(), *t.model, t.optimizers, {}, t.config, 1);
+  save_checkpoint(tmp.string(), *t.model, t.optimizers, TrainingProgress{}, t.config, 1);
   write(dir / "checkpoint" / "tiny.h5", read(tmp));
   fuzz::TinyModel q = fuzz::tiny_model(true);
   write_export(tmp.string(), *q.model, q.config, "fuzz", 0);
