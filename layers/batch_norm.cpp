@@ -40,8 +40,7 @@ Variable BatchNorm2d::forward(const Variable& x) {
   ops::BatchNormParams p = params_;
   p.training = training();
   if (p.training && grad_enabled()) ++num_batches_tracked_->data<int32_t>()[0];
-  if (p.training && sync_sum()) return ops::sync_batch_norm2d(x, weight_, bias_, *running_mean_, *running_var_, p, sync_sum());
-  return ops::batch_norm2d(x, weight_, bias_, *running_mean_, *running_var_, p);
+  return ops::batch_norm2d(x, weight_, bias_, *running_mean_, *running_var_, p, sync_sum());
 }
 
 ops::ConvEpilogue BatchNorm2d::eval_affine() const {

@@ -6,8 +6,9 @@
 #include <functional>
 #include <span>
 #include <string>
+#include <utility>
 
-#include "core/onednn/context.h"
+#include "core/threads.h"
 #include "tests/support/gradcheck.h"
 
 namespace lpt {
@@ -91,7 +92,7 @@ Tensor away_from_mean(const Shape& s, uint64_t seed) {
   return Tensor::from_vector(s, v).to(MemoryFormat::channels_last);
 }
 
-// C = 32 runs oneDNN's bnorm_jit kernel, C = 20 its tbb_jit one (C not a multiple of 16).
+// C = 32 fills whole vectors, C = 20 leaves a remainder.
 class BatchNormTraining : public ::testing::TestWithParam<int64_t> {};
 
 TEST_P(BatchNormTraining, ForwardAndRunningStatsMatchNaiveLoops) {
@@ -240,16 +241,122 @@ TEST(BatchNorm, ContiguousInputGivesChannelsLastOutput) {
   EXPECT_LT(max_abs_diff(y, naive_batch_norm(x, gamma, beta, naive_batch_stats(x), 1e-5f, false)), 2e-5);
 }
 
-TEST(BatchNorm, PrimitivesAreCreatedOncePerShapeAndDeterministic) {
-  const Tensor x = random_tensor({3, 48, 5, 5}, 31, -1.0f, 1.0f, MemoryFormat::channels_last);
-  const Variable gamma(random_tensor({48}, 32)), beta(random_tensor({48}, 33));
-  Tensor rm = Tensor::zeros({48}), rv = Tensor::full({48}, 1.0f);
-  const Tensor y1 = ops::batch_norm2d(Variable(x), gamma, beta, rm, rv, {}).data();
-  const size_t cached = onednn::PrimitiveCache::size(), recorded = onednn::recorded_impls().size();
-  const Tensor y2 = ops::batch_norm2d(Variable(x), gamma, beta, rm, rv, {}).data();
-  EXPECT_EQ(onednn::PrimitiveCache::size(), cached);
-  EXPECT_EQ(onednn::recorded_impls().size(), recorded);
-  EXPECT_EQ(y1.to_vector(), y2.to_vector());
+struct Pass {
+  Tensor y, dx, dgamma, dbeta, rm, rv;
+};
+
+// One training forward and backward of batch_norm2d with dy as the output gradient.
+Pass forward_backward(const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& dy,
+                      const BatchNormParams& p) {
+  Variable vx(x.clone(), true), vg(gamma.clone(), true), vb(beta.clone(), true);
+  Pass r{Tensor(), Tensor(), Tensor(), Tensor(), Tensor::full({gamma.numel()}, 0.25f),
+         Tensor::full({gamma.numel()}, 2.0f)};
+  Variable y = ops::batch_norm2d(vx, vg, vb, r.rm, r.rv, p);
+  y.backward(dy);
+  r.y = y.data();
+  r.dx = vx.grad();
+  r.dgamma = vg.grad();
+  r.dbeta = vb.grad();
+  return r;
+}
+
+// Every per-channel sum runs over fixed chunks of rows: 1 and 2 threads give the same bits.
+TEST(BatchNorm, ResultsDoNotDependOnTheThreadCount) {
+  const Shape s{16, 24, 8, 8};  // 1024 rows: four chunks
+  const Tensor x = random_tensor(s, 31, -1.0f, 2.0f, MemoryFormat::channels_last);
+  const Tensor gamma = random_tensor({24}, 32, 0.5f, 1.5f), beta = random_tensor({24}, 33);
+  const Tensor dy = random_tensor(s, 34, -1.0f, 1.0f, MemoryFormat::channels_last);
+  for (bool relu : {false, true}) {
+    BatchNormParams p;
+    p.fuse_relu = relu;
+    const int threads = num_threads();
+    set_num_threads(1);
+    const Pass a = forward_backward(x, gamma, beta, dy, p);
+    set_num_threads(2);
+    const Pass b = forward_backward(x, gamma, beta, dy, p);
+    set_num_threads(threads);
+    for (auto [ta, tb] : {std::pair{a.y, b.y}, {a.dx, b.dx}, {a.dgamma, b.dgamma}, {a.dbeta, b.dbeta},
+                          {a.rm, b.rm}, {a.rv, b.rv}})
+      EXPECT_EQ(ta.to_vector(), tb.to_vector()) << "fuse_relu " << relu;
+  }
+}
+
+// Batch norm against a double-precision reference on data where float accumulation fails: each
+// channel a large mean with a small spread (x = 1000·(c+1) + 0.01·u), and an output gradient
+// whose sum and whose correlation with x̂ are nearly zero (dy = v − mean(v) per channel, so the
+// backward subtracts nearly equal means). Issue 14's bounds: dbeta and dgamma within
+// 1e-6·max|ref|, dx within 1e-5·max|ref|; the output within 1e-6·max|ref|.
+TEST(BatchNorm, MatchesADoubleReferenceOnCancellationProneData) {
+  const int64_t N = 32, C = 20, H = 12, W = 12, HW = H * W, n = N * HW;
+  const std::vector<float> u = random_tensor({N, C, H, W}, 35).to_vector();
+  const std::vector<float> v = random_tensor({N, C, H, W}, 36).to_vector();
+  std::vector<float> xv(u.size()), dyv(v.size());
+  for (int64_t c = 0; c < C; ++c) {
+    double vsum = 0;
+    for (int64_t b = 0; b < N; ++b)
+      for (int64_t i = 0; i < HW; ++i) vsum += v[size_t((b * C + c) * HW + i)];
+    for (int64_t b = 0; b < N; ++b)
+      for (int64_t i = 0; i < HW; ++i) {
+        const size_t k = size_t((b * C + c) * HW + i);
+        xv[k] = float(1000.0 * double(c + 1) + 0.01 * u[k]);
+        dyv[k] = float(v[k] - vsum / double(n));
+      }
+  }
+  const Tensor x = Tensor::from_vector({N, C, H, W}, xv).to(MemoryFormat::channels_last);
+  const Tensor dy = Tensor::from_vector({N, C, H, W}, dyv).to(MemoryFormat::channels_last);
+  const Tensor gamma = random_tensor({C}, 37, 0.5f, 1.5f), beta = random_tensor({C}, 38);
+  const std::vector<float> g = gamma.to_vector(), bt = beta.to_vector();
+
+  for (bool relu : {false, true}) {
+    BatchNormParams p;
+    p.fuse_relu = relu;
+    const Pass lpt = forward_backward(x, gamma, beta, dy, p);
+    // The reference, in double from the same float inputs.
+    std::vector<double> y(xv.size()), dx(xv.size()), dgamma(static_cast<size_t>(C)), dbeta(static_cast<size_t>(C));
+    for (int64_t c = 0; c < C; ++c) {
+      auto at = [&](int64_t b, int64_t i) { return size_t((b * C + c) * HW + i); };
+      double mean = 0, var = 0;
+      for (int64_t b = 0; b < N; ++b)
+        for (int64_t i = 0; i < HW; ++i) mean += xv[at(b, i)];
+      mean /= double(n);
+      for (int64_t b = 0; b < N; ++b)
+        for (int64_t i = 0; i < HW; ++i) var += (xv[at(b, i)] - mean) * (xv[at(b, i)] - mean);
+      const double invstd = 1.0 / std::sqrt(var / double(n) + double(p.eps));
+      double sg = 0, sgx = 0;
+      for (int64_t b = 0; b < N; ++b)
+        for (int64_t i = 0; i < HW; ++i) {
+          const size_t k = at(b, i);
+          const double xhat = (xv[k] - mean) * invstd, out = g[size_t(c)] * xhat + bt[size_t(c)];
+          y[k] = relu ? std::max(out, 0.0) : out;
+          const double grad = relu && out <= 0 ? 0.0 : double(dyv[k]);
+          sg += grad;
+          sgx += grad * xhat;
+        }
+      dbeta[size_t(c)] = sg;
+      dgamma[size_t(c)] = sgx;
+      for (int64_t b = 0; b < N; ++b)
+        for (int64_t i = 0; i < HW; ++i) {
+          const size_t k = at(b, i);
+          const double xhat = (xv[k] - mean) * invstd, out = g[size_t(c)] * xhat + bt[size_t(c)];
+          const double grad = relu && out <= 0 ? 0.0 : double(dyv[k]);
+          dx[k] = g[size_t(c)] * invstd * (grad - sg / double(n) - xhat * sgx / double(n));
+        }
+    }
+    // max|lpt − ref| / max|ref| over the tensor (lpt's values in logical NCHW order).
+    auto relative = [](const Tensor& got, const std::vector<double>& ref) {
+      const std::vector<float> a = got.to_vector();
+      double diff = 0, top = 0;
+      for (size_t i = 0; i < ref.size(); ++i) {
+        diff = std::max(diff, std::fabs(double(a[i]) - ref[i]));
+        top = std::max(top, std::fabs(ref[i]));
+      }
+      return diff / top;
+    };
+    EXPECT_LT(relative(lpt.y, y), 1e-6) << "fuse_relu " << relu;
+    EXPECT_LT(relative(lpt.dbeta, dbeta), 1e-6) << "fuse_relu " << relu;
+    EXPECT_LT(relative(lpt.dgamma, dgamma), 1e-6) << "fuse_relu " << relu;
+    EXPECT_LT(relative(lpt.dx, dx), 1e-5) << "fuse_relu " << relu;
+  }
 }
 
 TEST(BatchNorm, ShapeErrorsNameOpAndShapes) {

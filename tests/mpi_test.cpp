@@ -279,15 +279,14 @@ double max_model_difference(const std::string& a, const std::string& b) {
 
 // (1) With sync_batchnorm two ranks equal ONE process at the same global batch of 16 up to
 // summation order: BN's statistics are the global batch's and the loss is normalised by 16, so
-// what differs is only the order of float additions (the gradient averaged over two shards, BN's
-// sums in lpt's double loops instead of oneDNN's kernel). How far summation order alone moves
-// this network is measured, not guessed: one process with 2 threads instead of 1 (oneDNN then
-// adds in another order) is the yardstick. After two steps (a forward with updated weights
-// included) two synchronised ranks must be as close to the 1-thread process as the 2-thread
-// process is (within 3×; measured: equal to 3 digits), and two ranks with local statistics (over 8
-// images) must be at least 10× further away (measured: 24×), which shows the comparison can tell
-// the two apart. (Over more steps this tiny network on random data amplifies rounding differences
-// of any kind to the size of the updates, so a longer run could not separate them.)
+// what differs is only the order of float additions (the weight gradients of two shards added,
+// BN's double sums combined per rank). How far summation order alone moves this network is
+// measured, not guessed: one process with 2 threads instead of 1 (oneDNN's convolutions then add
+// in another order) is the yardstick. After two steps (a forward with updated weights included)
+// two synchronised ranks must be as close to the 1-thread process as the 2-thread process is
+// (within 3×; measured: 1.27e-7 against 1.22e-7), and two ranks with local statistics (over 8
+// images) must be at least 10× further away (measured: 0.043, 340×), which shows the comparison
+// can tell the two apart.
 TEST_F(Mpi, SyncBatchNormTwoRanksEqualOneProcessAtTheGlobalBatch) {
   const std::string steps = " --set training.epochs=1 --set training.steps_per_epoch=2";
   const MpiRun sync = run_mpi(2, train_args("sync") + steps + " --set distributed.sync_batchnorm=true");
@@ -350,11 +349,15 @@ json first_conv_activations(const std::string& run_dir) {
 //   combined statistics this fails). VS-Quant's γ there is a maximum that rank 0's half of these
 //   images already holds, so the same check could not fail for it; format_shards_test.cpp checks
 //   two-level γ over shards exactly;
-// - the weights after 2 steps are as close to one process's (1 thread) as one process with 2
-//   threads is (within 3×). SPEC's "within 1e-5 relative" cannot be asked of this tiny network on
-//   random labels: a thread-count change alone moves a conv weight by 0.3% of the tensor's largest
-//   after one fp32 step and by 20% after one 4-bit step (a rounding difference flips codes), and
-//   two ranks measured the same (0.3% and 18–22%).
+// - the weights after 2 steps are within SPEC §10's 1e-5 relative (max|Δw|/max|w| per tensor) of
+//   one process's with 1 thread (measured: 3.5e-7 to 3.8e-7; one process with 2 threads, printed
+//   alongside, is as far). Not after 5 as the SPEC asks: the ranks add the weight gradients of
+//   their halves, one process all 16 images in oneDNN's order, and those ~1e-7 differences in the
+//   weights eventually move a value across a discontinuity — a ReLU's kink or a 4-bit rounding
+//   boundary — after which the two trajectories differ by that jump (measured at step 5: fp32
+//   5.6e-3 for the ranks and 4.8e-3 for 2 threads, both one channel of one conv; VS-Quant 0.12 for
+//   the ranks, a code flip; OCTAV 5.3e-7 for both). Before issue 14's double-precision batch norm
+//   the same comparison gave 0.3% after one fp32 step.
 TEST_F(Mpi, QuantizedTrainingOverTwoRanksEqualsOneProcess) {
   const std::string steps = " --set training.epochs=1 --set training.steps_per_epoch=2";
   const std::string octav =
@@ -377,7 +380,7 @@ TEST_F(Mpi, QuantizedTrainingOverTwoRanksEqualsOneProcess) {
     const auto [threads_diff, threads_tensor] = max_relative_difference(run(name + "_two") + "/checkpoint.h5", reference);
     std::printf("%s, after 2 steps, max|dw|/max|w| from one process with 1 thread: 2 ranks %.3g (%s), 2 threads %.3g (%s)\n",
                 name.c_str(), ranks_diff, ranks_tensor.c_str(), threads_diff, threads_tensor.c_str());
-    EXPECT_LE(ranks_diff, 3 * threads_diff);
+    EXPECT_LE(ranks_diff, 1e-5) << ranks_tensor;
     if (name != "octav") continue;
     const json r = first_conv_activations(run(name + "_ranks")), o = first_conv_activations(run(name + "_one"));
     for (const char* key : {"clip_mean", "scale_mean"})

@@ -1,7 +1,7 @@
 #include "core/ops/pool.h"
 
 #include "core/onednn/context.h"
-#include "core/onednn/norm_pool_pd.h"
+#include "core/onednn/pool_pd.h"
 
 namespace lpt::ops {
 

@@ -1,18 +1,10 @@
-#include "core/onednn/norm_pool_pd.h"
+#include "core/onednn/pool_pd.h"
 
 #include "core/onednn/context.h"
 
 namespace lpt::onednn {
 
 namespace {
-
-dnnl::normalization_flags batch_norm_flags(const BatchNormSpec& spec) {
-  using f = dnnl::normalization_flags;
-  f flags = f::use_scale | f::use_shift;
-  if (spec.global_stats) flags = flags | f::use_global_stats;
-  if (spec.fuse_relu) flags = flags | f::fuse_norm_relu;
-  return flags;
-}
 
 dnnl::algorithm pool_algorithm(PoolKind kind) {
   switch (kind) {
@@ -41,20 +33,6 @@ PoolGeometry pool_geometry(const dnnl::memory::desc& src, const dnnl::memory::de
 }
 
 }  // namespace
-
-dnnl::batch_normalization_forward::primitive_desc batch_norm_forward_pd(const dnnl::memory::desc& data,
-                                                                        const BatchNormSpec& spec) {
-  const auto prop = spec.for_training ? dnnl::prop_kind::forward_training : dnnl::prop_kind::forward_inference;
-  dnnl::batch_normalization_forward::desc d(prop, data, spec.eps, batch_norm_flags(spec));
-  return {d, engine()};
-}
-
-dnnl::batch_normalization_backward::primitive_desc batch_norm_backward_pd(
-    const dnnl::memory::desc& data, const BatchNormSpec& spec,
-    const dnnl::batch_normalization_forward::primitive_desc& forward) {
-  dnnl::batch_normalization_backward::desc d(dnnl::prop_kind::backward, data, data, spec.eps, batch_norm_flags(spec));
-  return {d, engine(), forward};
-}
 
 dnnl::pooling_forward::primitive_desc pool_forward_pd(const dnnl::memory::desc& src, const dnnl::memory::desc& dst,
                                                       const PoolSpec& spec) {
