@@ -156,10 +156,20 @@ const std::vector<SchemaField>& experiment_schema() {
              }),
       object("schedule", "learning-rate schedule", schedule_fields()),
       object("quantization", "number formats of the conv and linear GEMMs (SPEC §2); all null: fp32 training",
-             {format("weights", "weights in all three GEMMs"),
+             {format("weights", "weights in all three GEMMs (backward-data: unless /quantization/backward_data/weights)"),
               format("activations", "layer inputs x (signed \"auto\": unsigned after ReLU/ReLU6)"),
               format("errors", "output gradients dy in both backward GEMMs"),
               format("weight_gradients", "weight gradients dw before the optimizer"),
+              object("backward_data",
+                     "per-GEMM formats (SPEC §2) of the backward-data GEMM dx = dy ⊛ wᵀ; each set operand is "
+                     "quantized from fp32 along that GEMM's reduction axis (C_out)",
+                     {format("weights", "w in the backward-data GEMM (unset: /quantization/weights)"),
+                      format("errors", "dy in the backward-data GEMM (unset: /quantization/errors)")}),
+              object("backward_weights",
+                     "per-GEMM formats of the backward-weights GEMM dw = xᵀ ⊛ dy; each set operand is quantized "
+                     "from fp32 along that GEMM's reduction axis (N·H·W)",
+                     {format("activations", "x in the backward-weights GEMM (unset: /quantization/activations)"),
+                      format("errors", "dy in the backward-weights GEMM (unset: /quantization/errors)")}),
               text("weight_estimator", "ste", "gradient through the weight quantizer (SPEC §4)", {"ste", "pwl", "mad"}),
               text("activation_estimator", "ste", "gradient through the activation quantizer", {"ste", "pwl", "mad"}),
               boolean("requantize_backward", false,
@@ -173,7 +183,8 @@ const std::vector<SchemaField>& experiment_schema() {
                   "rules win); \"@first\" / \"@last\" match the first conv and the final linear; a rule that "
                   "matches no layer is an error"),
               object("booster", "Accuracy Booster: a wider format for some epochs and layers (SPEC §1.2)",
-                     {format("format", "boosted format replacing every quantized weights/activations/errors format"),
+                     {format("format", "boosted format replacing every quantized weights/activations/errors format, "
+                                       "per-GEMM ones included"),
                       integer("last_epochs", 1, "the last N epochs run boosted", 0),
                       any("layers", json::array({"@first", "@last"}), "layers (globs) boosted in every epoch")}),
               integer("calibration_batches", 4,

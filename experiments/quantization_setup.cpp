@@ -2,6 +2,7 @@
 
 #include <fnmatch.h>
 
+#include <array>
 #include <map>
 
 #include "core/error.h"
@@ -12,6 +13,27 @@ namespace lpt {
 namespace {
 
 constexpr const char* kRoles[] = {"weights", "activations", "errors", "weight_gradients"};
+
+// Per-GEMM overrides (SPEC §2): a backward GEMM's key and the operands it may give a format of its own.
+struct GemmOverride {
+  const char* gemm;
+  const char* operands[2];
+};
+constexpr GemmOverride kOverrides[] = {{"backward_data", {"weights", "errors"}},
+                                       {"backward_weights", {"activations", "errors"}}};
+
+// The GemmFormats field an override sets.
+std::shared_ptr<const formats::Format>& override_field(GemmFormats& f, const std::string& gemm,
+                                                       const std::string& operand) {
+  if (gemm == "backward_data") return operand == "weights" ? f.weights_backward_data : f.errors_backward_data;
+  return operand == "activations" ? f.activations_backward_weights : f.errors_backward_weights;
+}
+
+const GemmOverride* find_override(const std::string& key) {
+  for (const GemmOverride& o : kOverrides)
+    if (key == o.gemm) return &o;
+  return nullptr;
+}
 
 std::shared_ptr<const formats::Format> format_at(const json& v, const std::string& where) {
   if (v.is_null()) return nullptr;
@@ -41,7 +63,10 @@ void apply_key(GemmFormats& f, const std::string& key, const json& v, const std:
   else if (key == "weight_estimator") f.weight_estimator = estimator_of(v);
   else if (key == "activation_estimator") f.activation_estimator = estimator_of(v);
   else if (key == "requantize_backward") f.requantize_backward = v;
-  else if (key == "execution")
+  else if (find_override(key)) {
+    for (const auto& [operand, format] : v.items())
+      override_field(f, key, operand) = format_at(format, where + "/" + operand);
+  } else if (key == "execution")
     f.execution = v == "native" ? Execution::native : v == "emulated" ? Execution::emulated : Execution::automatic;
 }
 
@@ -53,12 +78,21 @@ void check_rule_value(const std::string& key, const json& v, const std::string& 
     LPT_CHECK(v == "ste" || v == "pwl" || v == "mad", where, ": expected \"ste\", \"pwl\" or \"mad\", got ", v.dump());
   } else if (key == "requantize_backward") {
     LPT_CHECK(v.is_boolean(), where, ": expected true or false, got ", v.dump());
+  } else if (const GemmOverride* o = find_override(key)) {
+    LPT_CHECK(v.is_object(), where, ": expected an object {\"", o->operands[0], "\": format, \"", o->operands[1],
+              "\": format}, got ", v.dump());
+    for (const auto& [operand, format] : v.items()) {
+      LPT_CHECK(operand == o->operands[0] || operand == o->operands[1], where, "/", operand, ": the ", o->gemm,
+                " GEMM's operands are ", o->operands[0], " and ", o->operands[1]);
+      check_rule_value("weights", format, where + "/" + operand);
+    }
   } else if (key == "execution") {
     LPT_CHECK(v == "auto" || v == "emulated" || v == "native", where,
               ": expected \"auto\", \"emulated\" or \"native\", got ", v.dump());
   } else if (key != "match") {
     fail(where, ": unknown key; a rule takes match, weights, activations, errors, weight_gradients, "
-                "weight_estimator, activation_estimator, requantize_backward, execution");
+                "backward_data, backward_weights, weight_estimator, activation_estimator, requantize_backward, "
+                "execution");
   }
 }
 
@@ -89,6 +123,7 @@ std::string list_names(const std::vector<std::pair<std::string, GemmLayer*>>& la
 void check_quantization_config(const json& q, const std::string& source) {
   const std::string base = source + ": /quantization/";
   for (const char* r : kRoles) check_rule_value(r, q.value(r, json()), base + r);
+  for (const GemmOverride& o : kOverrides) check_rule_value(o.gemm, q.value(o.gemm, json::object()), base + o.gemm);
   const json& rules = q["layers"];
   LPT_CHECK(rules.is_array(), base, "layers: expected a list of rules, got ", rules.dump());
   for (size_t i = 0; i < rules.size(); ++i) {
@@ -105,11 +140,20 @@ void check_quantization_config(const json& q, const std::string& source) {
 
 bool quantization_enabled(const json& config) {
   const json& q = config["quantization"];
-  for (const char* r : kRoles)
-    if (!q.value(r, json()).is_null()) return true;
-  for (const json& rule : q["layers"])
+  // A rule (or the section) that sets a role's or a per-GEMM operand's format.
+  const auto sets_a_format = [](const json& rule) {
     for (const char* r : kRoles)
       if (!rule.value(r, json()).is_null()) return true;
+    for (const GemmOverride& o : kOverrides) {
+      const json operands = rule.value(o.gemm, json::object());
+      for (const auto& [operand, format] : operands.items())
+        if (!format.is_null()) return true;
+    }
+    return false;
+  };
+  if (sets_a_format(q)) return true;
+  for (const json& rule : q["layers"])
+    if (sets_a_format(rule)) return true;
   return false;
 }
 
@@ -151,7 +195,8 @@ void apply_quantization(Module& model, const json& config, int64_t epoch) {
     for (size_t i = 0; i < booster["layers"].size(); ++i)
       if (names.matches(booster["layers"][i], name)) boosted = true, boost_used[i] = true;
     if (boost_format && boosted) {
-      for (auto* role : {&f.weights, &f.activations, &f.errors})
+      for (auto* role : {&f.weights, &f.activations, &f.errors, &f.weights_backward_data, &f.errors_backward_data,
+                         &f.activations_backward_weights, &f.errors_backward_weights})
         if (*role) *role = boost_format;
     }
     if (enabled) layer->set_quantization(f);  // fp32 layers too: their multiply-adds count in the shares
@@ -212,18 +257,23 @@ json take_quantization_diagnostics(Module& model) {
   json layers = json::object();
   json order = json::array();  // `layers` is keyed by name; `lpt report` shows them in forward order
   std::map<std::string, double> macs;
+  std::array<std::map<std::string, double>, ops::kGemms> gemm_macs;
   double total = 0;
   for (auto& [name, layer] : gemm_layers(model)) {
     GemmQuantizer* q = layer->quantizer();
     if (!q) continue;
     json d = q->take_diagnostics();
     if (!d.empty()) layers[name] = std::move(d), order.push_back(name);
-    for (const auto& [precision, n] : q->macs()) macs[precision] += n, total += n;
+    for (int g = 0; g < ops::kGemms; ++g)
+      for (const auto& [precision, n] : q->macs()[size_t(g)])
+        macs[precision] += n, gemm_macs[size_t(g)][precision] += n, total += n;
     q->reset_macs();
   }
-  json share = json::object();
+  json share = json::object(), by_gemm = json::object();
   for (const auto& [precision, n] : macs) share[precision] = n / total;
-  json out{{"layers", layers}, {"layer_order", order}, {"mac_share", share}};
+  for (int g = 0; g < ops::kGemms; ++g)
+    for (const auto& [precision, n] : gemm_macs[size_t(g)]) by_gemm[ops::gemm_name(ops::Gemm(g))][precision] = n / total;
+  json out{{"layers", layers}, {"layer_order", order}, {"mac_share", share}, {"mac_share_by_gemm", by_gemm}};
   json native = native_gemm_counts(model);
   if (!native.empty()) out["native_gemms"] = std::move(native);
   return out;

@@ -81,7 +81,9 @@ struct Run {
 std::vector<Run> expand(const Grid& grid, int threads);
 
 // 16 hex digits: FNV-1a of the resolved config (without `name` and `output_dir`, which say where
-// results go, not what is computed) and the thread count (results are bit-exact for a given count).
+// results go, not what is computed, and without null values, so that a key added later with a null
+// default leaves identities as they were) and the thread count (results are bit-exact for a given
+// count).
 std::string run_identity(const json& resolved_config);
 
 // The sweep's memory of its runs, one record per identity ever run.

@@ -345,8 +345,23 @@ std::vector<Run> expand(const Grid& grid, int threads) {
   return runs;
 }
 
+namespace {
+// The config without null values and the objects they leave empty (list elements stay: their
+// position means something). A key added to lpt later with a null default, as most optional keys
+// have, then does not change the identity of runs that predate it.
+json without_nulls(const json& j) {
+  if (!j.is_object()) return j;
+  json out = json::object();
+  for (const auto& [key, v] : j.items()) {
+    json kept = without_nulls(v);
+    if (!kept.is_null() && !(kept.is_object() && kept.empty() && !v.empty())) out[key] = std::move(kept);
+  }
+  return out;
+}
+}  // namespace
+
 std::string run_identity(const json& resolved_config) {
-  json c = resolved_config;
+  json c = without_nulls(resolved_config);
   c.erase("name");
   c.erase("output_dir");
   const std::string text = c.dump() + "\nthreads=" + std::to_string(resolved_config.value("threads", 0));

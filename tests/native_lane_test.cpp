@@ -465,7 +465,8 @@ TEST(Bf16Training, OneStepWithFp32TensorScalesIsWithinTheNetworksOwnLastBitSensi
     SCOPED_TRACE(formats[0]);
     const testing::TwoSteps e = testing::two_steps("resnet20_mxint8.json", "emulated", formats);
     const testing::TwoSteps n = testing::two_steps("resnet20_mxint8.json", "native", formats);
-    for (const auto& [layer, gemms] : gemm_lanes(*n.model).items())
+    const json lanes = gemm_lanes(*n.model);  // items() would not keep a temporary alive
+    for (const auto& [layer, gemms] : lanes.items())
       for (const auto& [gemm, run] : gemms.items()) EXPECT_EQ(run["lane"], "bf16") << layer << " " << gemm;
     const auto [s1, s2] = testing::last_bit_sensitivity("resnet20_mxint8.json", formats);
     EXPECT_NEAR(n.first, e.first, 4 * s1 * std::fabs(e.first)) << "sensitivity " << s1;

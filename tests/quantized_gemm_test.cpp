@@ -393,5 +393,58 @@ TEST(QuantizedGemm, RequantizeBackwardUsesOperandsBlockedAlongTheBackwardAxes) {
   }
 }
 
+// Per-GEMM formats (SPEC §2): each backward operand in its own format, quantized from fp32 along
+// its own GEMM's reduction axis, while the forward GEMM keeps the roles' formats: dx and dw equal
+// linear layers fed with those operands, bit for bit; the MAC counts name each GEMM's precisions.
+TEST(QuantizedGemm, PerGemmFormatsQuantizeEachBackwardOperandAlongItsOwnAxis) {
+  const auto role = fmt(R"({"type":"hbfp","mantissa_bits":6,"block_size":4})");
+  const auto w_data = fmt(R"({"type":"hbfp","mantissa_bits":2,"block_size":4})");
+  const auto dy_data = fmt(R"({"type":"hbfp","mantissa_bits":3,"block_size":4})");
+  const auto x_weights = fmt(R"({"type":"hbfp","mantissa_bits":4,"block_size":4})");
+  const auto dy_weights = fmt(R"({"type":"hbfp","mantissa_bits":5,"block_size":4})");
+  Linear layer(8, 8, false);
+  layer.name_modules("fc");
+  layer.initialize(7);
+  GemmFormats f;
+  f.weights = f.activations = f.errors = role;
+  f.weights_backward_data = w_data;
+  f.errors_backward_data = dy_data;
+  f.activations_backward_weights = x_weights;
+  f.errors_backward_weights = dy_weights;
+  layer.set_quantization(f);
+  const Tensor x = random_tensor({8, 8}, 8), dy = random_tensor({8, 8}, 9);
+  Variable xv(x, true);
+  Variable y = layer(xv);
+  y.backward(dy);
+
+  GemmGeometry g;
+  g.N = 8, g.C = 8, g.O = 8, g.is_linear = true;
+  const auto q = [&](const Format& format, const Tensor& t, const BufferLayout& l) {
+    Tensor out = Tensor::empty_like(t);
+    formats::quantize(format, t.data<float>(), out.data<float>(), l, {});
+    return out;
+  };
+  const Tensor w = layer.weight().data();
+  // Forward: the roles' formats.
+  const Tensor y_ref = ops::linear(Variable(q(*role, x, forward_x_layout(g))),
+                                   Variable(q(*role, w, forward_w_layout(g, *role))), Variable())
+                           .data();
+  EXPECT_TRUE(bitwise_equal(y.data(), y_ref));
+  // dx = dy ⊛ wᵀ from the backward-data operands.
+  Variable a(Tensor::zeros({8, 8}), true), wd(q(*w_data, w, data_w_layout(g, *w_data)), false);
+  ops::linear(a, wd, Variable()).backward(q(*dy_data, dy, data_dy_layout(g)));
+  EXPECT_TRUE(bitwise_equal(xv.grad(), a.grad()));
+  // dw = xᵀ ⊛ dy from the backward-weights operands.
+  Variable xw(q(*x_weights, x, weights_x_layout(g)), false), b(Tensor::zeros({8, 8}), true);
+  ops::linear(xw, b, Variable()).backward(q(*dy_weights, dy, weights_dy_layout(g)));
+  EXPECT_TRUE(bitwise_equal(layer.weight().grad(), b.grad()));
+
+  const auto& macs = layer.quantizer()->macs();
+  const std::string r = role->name();
+  EXPECT_EQ(macs[0].count(r), 1u);
+  EXPECT_EQ(macs[1].count(dy_data->name() + "×" + w_data->name()), 1u);
+  EXPECT_EQ(macs[2].count(x_weights->name() + "×" + dy_weights->name()), 1u);
+}
+
 }  // namespace
 }  // namespace lpt

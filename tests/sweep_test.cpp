@@ -193,6 +193,13 @@ TEST(SweepIdentity, ChangesWithTheConfigAndTheThreadCountOnly) {
   renamed["name"] = "other";
   renamed["output_dir"] = "x";
   EXPECT_EQ(sweep::run_identity(renamed), two[0].identity);
+  // A key that lpt adds later with a null default (here a made-up one) leaves the identity alone.
+  renamed["quantization"]["backward_future"] = {{"errors", nullptr}};
+  renamed["optimizer"]["future_option"] = nullptr;
+  EXPECT_EQ(sweep::run_identity(renamed), two[0].identity);
+  renamed["quantization"]["backward_future"]["errors"] = {{"type", "hbfp"}};
+  EXPECT_NE(sweep::run_identity(renamed), two[0].identity);
+  renamed["quantization"]["backward_future"]["errors"] = nullptr;
   renamed["training"]["epochs"] = 2;
   EXPECT_NE(sweep::run_identity(renamed), two[0].identity);
 }

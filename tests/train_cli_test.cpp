@@ -14,6 +14,8 @@
 #include <algorithm>
 #include <fstream>
 
+#include <nlohmann/json.hpp>
+
 #include "core/hdf5.h"
 #include "tests/support/run_lpt.h"
 
@@ -26,6 +28,7 @@ using Result = testing::CliRun;
 using testing::file_text;
 using testing::json_number;
 using testing::run_lpt;
+using nlohmann::json;
 
 class TrainCli : public ::testing::Test {
  protected:
@@ -396,6 +399,35 @@ TEST_F(TrainCli, QuantizationConfigErrorsNameTheKey) {
   r = run_lpt(train_args("q") + R"( --set 'quantization.layers=[{"match":"fc","wieghts":null}]')");
   EXPECT_NE(r.status, 0);
   EXPECT_NE(r.output.find("/quantization/layers/0/wieghts: unknown key"), std::string::npos) << r.output;
+  // Per-GEMM formats: each backward GEMM takes only its own two operands, each a valid format.
+  r = run_lpt(train_args("q") + R"( --set 'quantization.layers=[{"match":"fc","backward_weights":{"weights":null}}]')");
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.output.find("/quantization/layers/0/backward_weights/weights: the backward_weights GEMM's operands are "
+                          "activations and errors"),
+            std::string::npos)
+      << r.output;
+  r = run_lpt(train_args("q") + R"( --set 'quantization.backward_data.errors={"type":"int","bits":40}')");
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.output.find("/quantization/backward_data/errors"), std::string::npos) << r.output;
+}
+
+// Per-GEMM formats (SPEC §2) end to end: the backward-weights GEMM's errors in their own format,
+// named in the per-role diagnostics and in the per-GEMM share of multiply-adds.
+TEST_F(TrainCli, PerGemmFormatsShowInTheDiagnostics) {
+  const Result r = run_lpt(train_args("pg") + " --set training.epochs=1 --set training.steps_per_epoch=2" +
+                           R"( --set 'quantization.errors={"type":"mx","element":"fp8_e5m2"}')" +
+                           R"( --set 'quantization.backward_weights.errors={"type":"mx","element":"fp6_e3m2"}')");
+  ASSERT_EQ(r.status, 0) << r.output;
+  std::ifstream metrics(run("pg") + "/metrics.jsonl");
+  std::string line, last;
+  while (std::getline(metrics, line)) last = line;
+  const json m = json::parse(last)["quantization"];
+  EXPECT_EQ(m["layers"]["fc"]["errors.data"]["format"], "mxfp8e5m2") << m["layers"]["fc"].dump();
+  EXPECT_EQ(m["layers"]["fc"]["errors.weights"]["format"], "mxfp6e3m2") << m["layers"]["fc"].dump();
+  const json& by_gemm = m["mac_share_by_gemm"];
+  EXPECT_TRUE(by_gemm["backward_data"].contains("mxfp8e5m2×fp32")) << by_gemm.dump();
+  EXPECT_TRUE(by_gemm["backward_weights"].contains("fp32×mxfp6e3m2")) << by_gemm.dump();
+  EXPECT_TRUE(by_gemm["forward"].contains("fp32")) << by_gemm.dump();
 }
 
 }  // namespace

@@ -22,6 +22,13 @@ const char* execution_name(Execution e);  // "auto", "emulated", "native"
 
 struct GemmFormats {
   std::shared_ptr<const formats::Format> weights, activations, errors, weight_gradients;
+  // Per-GEMM overrides (SPEC §2): a backward GEMM's operand in its own format, quantized from fp32
+  // along that GEMM's reduction axis; null: the role's format (for w and x, the forward-quantized
+  // operand unless requantize_backward).
+  std::shared_ptr<const formats::Format> weights_backward_data;        // w in dx = dy ⊛ wᵀ
+  std::shared_ptr<const formats::Format> errors_backward_data;         // dy in dx = dy ⊛ wᵀ
+  std::shared_ptr<const formats::Format> activations_backward_weights;  // x in dw = xᵀ ⊛ dy
+  std::shared_ptr<const formats::Format> errors_backward_weights;      // dy in dw = xᵀ ⊛ dy
   Estimator weight_estimator = Estimator::ste;
   Estimator activation_estimator = Estimator::ste;
   // Backward GEMMs re-quantize x and w from fp32 along their own reduction axes (hardware
@@ -29,7 +36,10 @@ struct GemmFormats {
   bool requantize_backward = false;
   Execution execution = Execution::automatic;
 
-  bool any() const { return weights || activations || errors || weight_gradients; }
+  bool any() const {
+    return weights || activations || errors || weight_gradients || weights_backward_data || errors_backward_data ||
+           activations_backward_weights || errors_backward_weights;
+  }
 };
 
 }  // namespace lpt

@@ -56,11 +56,15 @@ void GemmQuantizer::set_formats(const GemmFormats& f) {
   formats_ = f;
   weights_.set_format(f.weights);
   activations_.set_format(f.activations);
-  errors_data_.set_format(f.errors);
-  errors_weights_.set_format(f.errors);
+  errors_data_.set_format(f.errors_backward_data ? f.errors_backward_data : f.errors);
+  errors_weights_.set_format(f.errors_backward_weights ? f.errors_backward_weights : f.errors);
   weight_gradients_.set_format(f.weight_gradients);
-  weights_data_.set_format(f.requantize_backward ? f.weights : nullptr);
-  activations_weights_.set_format(f.requantize_backward ? f.activations : nullptr);
+  weights_data_.set_format(f.weights_backward_data       ? f.weights_backward_data
+                           : f.requantize_backward ? f.weights
+                                                   : nullptr);
+  activations_weights_.set_format(f.activations_backward_weights ? f.activations_backward_weights
+                                  : f.requantize_backward        ? f.activations
+                                                                 : nullptr);
   plan_lanes();
 }
 
@@ -239,10 +243,9 @@ formats::Encoded GemmQuantizer::encode_weight_shaped(const RoleQuantizer& role, 
 }
 
 void GemmQuantizer::count_macs(const GemmGeometry& g) {
-  const double macs = double(g.macs());
-  macs_[precision(activations_, weights_)] += macs;
-  macs_[precision(errors_data_, weights_data_ ? weights_data_ : weights_)] += macs;
-  macs_[precision(activations_weights_ ? activations_weights_ : activations_, errors_weights_)] += macs;
+  const auto operands = gemm_operands();
+  for (int gemm = 0; gemm < ops::kGemms; ++gemm)
+    macs_[size_t(gemm)][precision(*operands[size_t(gemm)].first, *operands[size_t(gemm)].second)] += double(g.macs());
 }
 
 std::vector<std::pair<std::string, std::vector<float>>> GemmQuantizer::state() const {

@@ -82,9 +82,10 @@ class GemmQuantizer {
   // Counts one training step's three GEMMs (prepare() does so for training steps; layers without
   // formats call it themselves so that shares cover the whole model).
   void count_macs(const GemmGeometry& g);
-  // Multiply-adds per precision ("hbfp4-b64", "int4-pc×uint4-pt", "fp32") since the last reset.
-  const std::map<std::string, double>& macs() const { return macs_; }
-  void reset_macs() { macs_.clear(); }
+  // Multiply-adds since the last reset, per GEMM (ops::Gemm order) and precision ("hbfp4-b64",
+  // "int4-pc×uint4-pt", "fp32": its two operands' formats).
+  const std::array<std::map<std::string, double>, ops::kGemms>& macs() const { return macs_; }
+  void reset_macs() { macs_ = {}; }
 
   // In a data-parallel step (layers/batch_shards.h) the backward pass leaves the weight gradient in
   // fp32 and the quantization a weight_gradients format asks for waits here: the trainer applies it
@@ -125,7 +126,7 @@ class GemmQuantizer {
   bool calibrating_ = false, collect_ = false, weights_frozen_ = false;
   std::optional<QuantizedTensor> frozen_weights_;  // evaluation's quantization of the frozen weights
   std::function<Tensor(const Tensor&)> pending_dw_;
-  std::map<std::string, double> macs_;
+  std::array<std::map<std::string, double>, ops::kGemms> macs_;
   ops::GemmLanes lanes_;
 };
 
