@@ -174,6 +174,10 @@ const std::vector<SchemaField>& experiment_schema() {
               text("activation_estimator", "ste", "gradient through the activation quantizer", {"ste", "pwl", "mad"}),
               boolean("requantize_backward", false,
                       "backward GEMMs re-quantize x and w along their own axes instead of reusing forward's"),
+              optional(boolean("hadamard", false,
+                               "random Hadamard transform of x and dy along the backward-weights GEMM's reduction "
+                               "index before they are quantized (SPEC §2), in the layers where it holds: linear "
+                               "layers and 1×1, stride-1, unpadded convolutions (unset: off)")),
               text("execution", "auto",
                    "where GEMMs run (SPEC §9): emulated (fp32 on fake-quantized values), native (bf16 where both "
                    "operands are bf16-exact; an error for a GEMM that cannot), auto (native where possible)",

@@ -63,6 +63,7 @@ void apply_key(GemmFormats& f, const std::string& key, const json& v, const std:
   else if (key == "weight_estimator") f.weight_estimator = estimator_of(v);
   else if (key == "activation_estimator") f.activation_estimator = estimator_of(v);
   else if (key == "requantize_backward") f.requantize_backward = v;
+  else if (key == "hadamard") f.hadamard = v.is_boolean() && v.get<bool>();
   else if (find_override(key)) {
     for (const auto& [operand, format] : v.items())
       override_field(f, key, operand) = format_at(format, where + "/" + operand);
@@ -78,6 +79,8 @@ void check_rule_value(const std::string& key, const json& v, const std::string& 
     LPT_CHECK(v == "ste" || v == "pwl" || v == "mad", where, ": expected \"ste\", \"pwl\" or \"mad\", got ", v.dump());
   } else if (key == "requantize_backward") {
     LPT_CHECK(v.is_boolean(), where, ": expected true or false, got ", v.dump());
+  } else if (key == "hadamard") {
+    LPT_CHECK(v.is_boolean() || v.is_null(), where, ": expected true, false or null, got ", v.dump());
   } else if (const GemmOverride* o = find_override(key)) {
     LPT_CHECK(v.is_object(), where, ": expected an object {\"", o->operands[0], "\": format, \"", o->operands[1],
               "\": format}, got ", v.dump());
@@ -92,7 +95,7 @@ void check_rule_value(const std::string& key, const json& v, const std::string& 
   } else if (key != "match") {
     fail(where, ": unknown key; a rule takes match, weights, activations, errors, weight_gradients, "
                 "backward_data, backward_weights, weight_estimator, activation_estimator, requantize_backward, "
-                "execution");
+                "hadamard, execution");
   }
 }
 
@@ -186,10 +189,17 @@ void apply_quantization(Module& model, const json& config, int64_t epoch) {
   for (auto& [name, layer] : layers) {
     GemmFormats f;
     for (const auto& [key, v] : q.items()) apply_key(f, key, v, where + key);
+    // The section's Hadamard transform applies where it holds (SPEC §2); a rule asking for it
+    // where it does not is an error.
+    f.hadamard = f.hadamard && layer->reduction_rows_shared();
     for (size_t i = 0; i < rules.size(); ++i) {
       if (!names.matches(rules[i]["match"], name)) continue;
       rule_used[i] = true;
       for (const auto& [key, v] : rules[i].items()) apply_key(f, key, v, where + "layers/" + std::to_string(i));
+      LPT_CHECK(!f.hadamard || layer->reduction_rows_shared(), where, "layers/", i, "/hadamard: layer '", name,
+                "' reads x at other positions than dy in its backward-weights GEMM (a k×k, strided or padded "
+                "convolution), where the Hadamard transform would change the product; it holds for linear layers "
+                "and 1×1, stride-1, unpadded convolutions");
     }
     bool boosted = boosted_epoch;
     for (size_t i = 0; i < booster["layers"].size(); ++i)

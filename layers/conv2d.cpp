@@ -57,6 +57,10 @@ GemmGeometry Conv2d::weight_geometry() const {
   return {1, opt_.in_channels, 1, 1, opt_.out_channels, 1, 1, opt_.kernel, opt_.kernel, opt_.groups, false};
 }
 
+bool Conv2d::reduction_rows_shared() const {
+  return opt_.kernel == 1 && params_.stride_h == 1 && params_.stride_w == 1 && params_.pad_h == 0 && params_.pad_w == 0;
+}
+
 Linear::Linear(int64_t in_features, int64_t out_features, bool bias) : in_(in_features), out_(out_features) {
   LPT_CHECK(in_features > 0 && out_features > 0, "Linear: invalid sizes in=", in_features, " out=", out_features);
   weight_ = register_parameter("weight", Tensor::zeros({out_features, in_features}));

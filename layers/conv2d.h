@@ -28,6 +28,7 @@ class Conv2d : public GemmLayer {
   const Variable& weight() const override { return weight_; }
   const Variable& bias() const { return bias_; }  // undefined when the layer has none
   GemmGeometry weight_geometry() const override;
+  bool reduction_rows_shared() const override;
 
  protected:
   void reset_parameters(uint64_t seed) override;
@@ -47,6 +48,7 @@ class Linear : public GemmLayer {
   const Variable& weight() const override { return weight_; }
   const Variable& bias() const { return bias_; }
   GemmGeometry weight_geometry() const override;
+  bool reduction_rows_shared() const override { return true; }
 
  protected:
   void reset_parameters(uint64_t seed) override;

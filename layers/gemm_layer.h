@@ -22,6 +22,10 @@ class GemmLayer : public Module {
   // and image sizes 1: what the weight's blocking depends on).
   virtual const Variable& weight() const = 0;
   virtual GemmGeometry weight_geometry() const = 0;
+  // Whether the backward-weights GEMM reads x and dy at the same reduction index (n,h,w): linear
+  // layers and 1×1, stride-1, unpadded convolutions — where the random Hadamard transform holds
+  // (SPEC §2). A k×k or strided convolution reads x at (h·s + kh, w·s + kw).
+  virtual bool reduction_rows_shared() const = 0;
 
   void set_input_nonnegative(bool on) { input_nonnegative_ = on; }
   bool input_nonnegative() const { return input_nonnegative_; }

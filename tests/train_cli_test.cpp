@@ -409,6 +409,36 @@ TEST_F(TrainCli, QuantizationConfigErrorsNameTheKey) {
   r = run_lpt(train_args("q") + R"( --set 'quantization.backward_data.errors={"type":"int","bits":40}')");
   EXPECT_NE(r.status, 0);
   EXPECT_NE(r.output.find("/quantization/backward_data/errors"), std::string::npos) << r.output;
+  // The Hadamard transform asked of a 3×3 convolution, where it would change the product.
+  r = run_lpt(train_args("q") + R"( --set 'quantization.layers=[{"match":"conv1","hadamard":true}]')");
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.output.find("/quantization/layers/0/hadamard: layer 'conv1' reads x at other positions than dy"),
+            std::string::npos)
+      << r.output;
+}
+
+// The random Hadamard transform set for the whole model applies where it holds — in ResNet-20 only
+// the final linear layer (its 1×1 shortcuts have stride 2) — says so in the diagnostics, and its
+// signs, keyed by seed, step and layer, make a resumed run bit-exact.
+TEST_F(TrainCli, HadamardAppliesWhereItHoldsAndResumesBitExactly) {
+  const std::string formats = " --set training.steps_per_epoch=2" +
+                              std::string(R"( --set 'quantization.activations={"type":"mx","element":"fp4_e2m1"}')") +
+                              R"( --set 'quantization.errors={"type":"mx","element":"fp4_e2m1"}')" +
+                              " --set quantization.hadamard=true";
+  const Result straight = run_lpt(train_args("straight") + formats);
+  ASSERT_EQ(straight.status, 0) << straight.output;
+  ASSERT_EQ(run_lpt(train_args("split") + formats + " --stop-after-epochs 1").status, 0);
+  const Result rest = run_lpt("train --resume " + run("split"));
+  ASSERT_EQ(rest.status, 0) << rest.output;
+  expect_same_weights(run("straight") + "/checkpoint.h5", run("split") + "/checkpoint.h5");
+  std::ifstream metrics(run("straight") + "/metrics.jsonl");
+  std::string line, last;
+  while (std::getline(metrics, line)) last = line;
+  const json layers = json::parse(last)["quantization"]["layers"];
+  EXPECT_EQ(layers["fc"]["errors.weights"].value("hadamard", false), true) << layers["fc"].dump();
+  EXPECT_EQ(layers["fc"]["activations.weights"].value("hadamard", false), true) << layers["fc"].dump();
+  EXPECT_FALSE(layers["layer1.0.conv1"]["errors.weights"].contains("hadamard"));
+  EXPECT_FALSE(layers["layer2.0.downsample.0"]["errors.weights"].contains("hadamard"));
 }
 
 // Per-GEMM formats (SPEC §2) end to end: the backward-weights GEMM's errors in their own format,

@@ -34,10 +34,14 @@ struct GemmFormats {
   // Backward GEMMs re-quantize x and w from fp32 along their own reduction axes (hardware
   // semantics) instead of reusing the forward-quantized operands (QAT semantics, the default).
   bool requantize_backward = false;
+  // The random Hadamard transform on the backward-weights GEMM's x and dy before they are quantized
+  // (layers/quant/hadamard.h); x is then re-quantized from fp32. Only where x and dy share the
+  // GEMM's reduction rows (GemmLayer::reduction_rows_shared): experiments/ sets it nowhere else.
+  bool hadamard = false;
   Execution execution = Execution::automatic;
 
   bool any() const {
-    return weights || activations || errors || weight_gradients || weights_backward_data || errors_backward_data ||
+    return hadamard || weights || activations || errors || weight_gradients || weights_backward_data || errors_backward_data ||
            activations_backward_weights || errors_backward_weights;
   }
 };

@@ -4,7 +4,9 @@
 #include <utility>
 
 #include "core/error.h"
+#include "core/philox.h"
 #include "layers/batch_shards.h"
+#include "layers/quant/hadamard.h"
 #include "layers/quant/estimator.h"
 
 namespace lpt {
@@ -62,9 +64,9 @@ void GemmQuantizer::set_formats(const GemmFormats& f) {
   weights_data_.set_format(f.weights_backward_data       ? f.weights_backward_data
                            : f.requantize_backward ? f.weights
                                                    : nullptr);
-  activations_weights_.set_format(f.activations_backward_weights ? f.activations_backward_weights
-                                  : f.requantize_backward        ? f.activations
-                                                                 : nullptr);
+  activations_weights_.set_format(f.activations_backward_weights             ? f.activations_backward_weights
+                                  : f.requantize_backward || f.hadamard ? f.activations
+                                                                         : nullptr);
   plan_lanes();
 }
 
@@ -204,21 +206,45 @@ GemmQuantizer::Operands GemmQuantizer::prepare(const Variable& x, const Variable
   if (int8) out.int8 = ops::ForwardInt8{std::move(*x8), std::move(*w8)};
   if (!training || !grad_enabled()) return out;
 
-  if (errors_data_) {
+  // The backward-weights GEMM's operands through the random Hadamard transform, when it is on.
+  const std::function<Tensor(const Tensor&)> rotate = hadamard_rotation(g);
+  if (errors_data_)
     out.backward.dy_for_data = [this, g, seed, step, collect](const Tensor& dy) {
       return errors_data_.apply(dy, data_dy_layout(g), ClipMode::train, seed, step, collect).value;
     };
-    out.backward.dy_for_weights = [this, g, seed, step, collect](const Tensor& dy) {
-      return errors_weights_.apply(dy, weights_dy_layout(g), ClipMode::train, seed, step, collect).value;
+  if (errors_weights_ || rotate)
+    out.backward.dy_for_weights = [this, g, seed, step, collect, rotate](const Tensor& dy) {
+      const Tensor d = rotate ? rotate(dy) : dy;
+      return errors_weights_ ? errors_weights_.apply(d, weights_dy_layout(g), ClipMode::train, seed, step, collect).value
+                             : d;
     };
-  }
   if (weights_data_ && x.requires_grad())
     out.backward.w_for_data = weights_data_.apply(wc, data_w_layout(g, *weights_data_.format()), m, seed, step, collect).value;
-  if (activations_weights_ && w.requires_grad())
-    out.backward.x_for_weights = activations_weights_.apply(xs, weights_x_layout(g), m, seed, step, collect).value;
+  if ((activations_weights_ || rotate) && w.requires_grad()) {
+    const Tensor xr = rotate ? rotate(xs) : xs;
+    out.backward.x_for_weights =
+        activations_weights_ ? activations_weights_.apply(xr, weights_x_layout(g), m, seed, step, collect).value : xr;
+  }
 
   count_macs(g);
   return out;
+}
+
+std::function<Tensor(const Tensor&)> GemmQuantizer::hadamard_rotation(const GemmGeometry& g) const {
+  if (!formats_.hadamard) return nullptr;
+  // Rows of the reduction index (n,h,w) and their channels; a shard's rows are the global rows
+  // [shard·rows, (shard + 1)·rows), and must be whole blocks so that shards transform as one process.
+  const int64_t rows = g.N * g.H * g.W;
+  const formats::ShardReduce* shards = batch_shards();
+  LPT_CHECK(!shards || rows % kHadamardBlock == 0, "layer '", layer_, "': the Hadamard transform's blocks of ",
+            kHadamardBlock, " rows would straddle two processes' shards of ", rows,
+            " rows (batch × height × width per process); choose a batch size that makes them whole blocks");
+  const HadamardKey key{seed_, step_, stable_hash(layer_.c_str())};
+  const int64_t first_row = shards ? shards->shard * rows : 0;
+  return [key, rows, first_row, linear = g.is_linear](const Tensor& t) {
+    const Tensor m = linear ? t.contiguous() : t.is_channels_last() ? t : t.to(MemoryFormat::channels_last);
+    return hadamard_rows(m, rows, m.numel() / rows, key, first_row);
+  };
 }
 
 formats::Encoded GemmQuantizer::encode_weights(const Tensor& w, const GemmGeometry& g) const {
@@ -289,6 +315,8 @@ nlohmann::json GemmQuantizer::take_diagnostics() {
       j["octav_s"] = mean_of(s.clip);
       j["octav_iterations"] = s.octav_iterations;
     }
+    // The backward-weights operands went through the random Hadamard transform first.
+    if (formats_.hadamard && (r == &activations_weights_ || r == &errors_weights_)) j["hadamard"] = true;
     out[role_of(*r, layer_)] = std::move(j);
     r->clear_stats();
   }

@@ -109,6 +109,9 @@ class GemmQuantizer {
  private:
   std::vector<RoleQuantizer*> roles();
   // x, shaped as the weight, encoded by `role` along the forward weight blocking.
+  // The random Hadamard transform of the backward-weights GEMM's operands at this step, or null
+  // when it is off.
+  std::function<Tensor(const Tensor&)> hadamard_rotation(const GemmGeometry& g) const;
   formats::Encoded encode_weight_shaped(const RoleQuantizer& role, const Tensor& x, const GemmGeometry& g,
                                         ClipMode m) const;
   ClipMode mode(bool training) const;
