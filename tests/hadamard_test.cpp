@@ -9,9 +9,11 @@
 #include <cmath>
 #include <cstdio>
 #include <memory>
+#include <optional>
 #include <random>
 
 #include "formats/format.h"
+#include "layers/batch_shards.h"
 #include "layers/conv2d.h"
 #include "tests/support/gradcheck.h"
 
@@ -158,6 +160,49 @@ TEST(Hadamard, ALayerWithTheTransformAloneGivesThePlainGradients) {
   }
   EXPECT_FALSE(Conv2d(Conv2dOptions{6, 4, 3, 1, 1}).reduction_rows_shared());
   EXPECT_FALSE(Conv2d(Conv2dOptions{6, 4, 1, 2}).reduction_rows_shared());
+}
+
+// Data parallelism (SPEC §10): two processes holding halves of a batch draw the signs of their
+// global rows, so the weight gradients of the two shards (MXFP4 x and dy, quantized along the
+// batch after the transform) add up to one process's over the whole batch, up to the order of
+// the sum; signs drawn from each shard's local rows would not.
+TEST(Hadamard, ShardsOfABatchTransformAsOneProcess) {
+  const int64_t N = 64, C = 32, O = 16;
+  const Tensor x = random_tensor({N, C}, 21), dy = random_tensor({N, O}, 22);
+  const auto half = [](const Tensor& t, int64_t part) {
+    const std::vector<float> v = t.to_vector();
+    const int64_t n = t.size(0) / 2, cols = t.size(1);
+    return Tensor::from_vector({n, cols}, std::vector<float>(v.begin() + part * n * cols, v.begin() + (part + 1) * n * cols));
+  };
+  const auto weight_gradient = [&](const Tensor& xs, const Tensor& dys, std::optional<int64_t> shard) {
+    Linear layer(C, O, false);
+    layer.name_modules("fc");
+    layer.initialize(3);
+    GemmFormats f;
+    f.activations = f.errors =
+        std::make_shared<const formats::Format>(formats::Format::parse_text(R"({"type":"mx","element":"fp4_e2m1"})"));
+    f.requantize_backward = true;
+    f.hadamard = true;
+    layer.set_quantization(f);
+    layer.quantizer()->begin_step(1, 0);
+    if (shard)
+      set_batch_shards(formats::ShardReduce{.max = [](std::span<float>) {}, .sum = [](std::span<double>) {},
+                                            .shard = *shard, .samples = N / 2});
+    layer(Variable(xs)).backward(dys);
+    set_batch_shards(std::nullopt);
+    return layer.weight().grad().to_vector();
+  };
+  const std::vector<float> whole = weight_gradient(x, dy, std::nullopt);
+  const std::vector<float> a = weight_gradient(half(x, 0), half(dy, 0), 0), b = weight_gradient(half(x, 1), half(dy, 1), 1);
+  const std::vector<float> local = weight_gradient(half(x, 1), half(dy, 1), 0);  // shard 1 keyed as rows 0..31
+  double top = 0, diff = 0, diff_local = 0;
+  for (size_t i = 0; i < whole.size(); ++i) {
+    top = std::max(top, double(std::fabs(whole[i])));
+    diff = std::max(diff, double(std::fabs(whole[i] - (a[i] + b[i]))));
+    diff_local = std::max(diff_local, double(std::fabs(whole[i] - (a[i] + local[i]))));
+  }
+  EXPECT_LT(diff, 1e-5 * top);
+  EXPECT_GT(diff_local, 1e-3 * top);
 }
 
 }  // namespace
