@@ -33,6 +33,22 @@ std::vector<double> product(const Tensor& a, const Tensor& b, int64_t rows) {
   return out;
 }
 
+// A linear layer "fc" (C → O, no bias, seeded weights) whose backward-weights GEMM quantizes x
+// and dy in MXFP4 along the batch, with or without the transform; step 0 of seed 1.
+std::unique_ptr<Linear> mxfp4_layer(int64_t C, int64_t O, bool hadamard) {
+  auto layer = std::make_unique<Linear>(C, O, false);
+  layer->name_modules("fc");
+  layer->initialize(3);
+  GemmFormats f;
+  f.activations = f.errors =
+      std::make_shared<const formats::Format>(formats::Format::parse_text(R"({"type":"mx","element":"fp4_e2m1"})"));
+  f.requantize_backward = true;
+  f.hadamard = hadamard;
+  layer->set_quantization(f);
+  layer->quantizer()->begin_step(1, 0);
+  return layer;
+}
+
 TEST(Hadamard, TheExactProductIsUnchanged) {
   const int64_t rows = 3 * kHadamardBlock + 5, C = 7, O = 5;  // a tail of 5 rows stays as it is
   const Tensor x = random_tensor({rows, C}, 1), dy = random_tensor({rows, O}, 2);
@@ -89,29 +105,22 @@ TEST(Hadamard, OnHeavyTailedDataTheQuantizedWeightGradientIsMoreAccurate) {
   for (float& v : dyv) v = normal(rng) * (pick(rng) == 0 ? 10.0f : 1.0f);
   const Tensor x = Tensor::from_vector({N, C}, xv), dy = Tensor::from_vector({N, O}, dyv);
 
-  const auto weight_gradient = [&](bool quantize, bool hadamard) {
-    Linear layer(C, O, false);
-    layer.name_modules("fc");
-    layer.initialize(3);
-    if (quantize) {
-      GemmFormats f;
-      f.activations = f.errors =
-          std::make_shared<const formats::Format>(formats::Format::parse_text(R"({"type":"mx","element":"fp4_e2m1"})"));
-      f.requantize_backward = true;
-      f.hadamard = hadamard;
-      layer.set_quantization(f);
-      layer.quantizer()->begin_step(1, 0);
-    }
-    layer(Variable(x)).backward(dy);
-    return layer.weight().grad().to_vector();
+  const auto weight_gradient = [&](bool hadamard) {
+    const std::unique_ptr<Linear> layer = mxfp4_layer(C, O, hadamard);
+    (*layer)(Variable(x)).backward(dy);
+    return layer->weight().grad().to_vector();
   };
-  const std::vector<float> exact = weight_gradient(false, false);
+  Linear plain_layer(C, O, false);
+  plain_layer.name_modules("fc");
+  plain_layer.initialize(3);
+  plain_layer(Variable(x)).backward(dy);
+  const std::vector<float> exact = plain_layer.weight().grad().to_vector();
   const auto sqnr_db = [&](const std::vector<float>& q) {
     double signal = 0, noise = 0;
     for (size_t i = 0; i < exact.size(); ++i) signal += double(exact[i]) * exact[i], noise += std::pow(q[i] - exact[i], 2);
     return 10 * std::log10(signal / noise);
   };
-  const double plain = sqnr_db(weight_gradient(true, false)), rotated = sqnr_db(weight_gradient(true, true));
+  const double plain = sqnr_db(weight_gradient(false)), rotated = sqnr_db(weight_gradient(true));
   std::printf("weight gradient SQNR with MXFP4 x and dy: %.2f dB without the transform, %.2f dB with it\n", plain,
               rotated);
   EXPECT_GT(rotated, plain + 2.0);
@@ -175,22 +184,13 @@ TEST(Hadamard, ShardsOfABatchTransformAsOneProcess) {
     return Tensor::from_vector({n, cols}, std::vector<float>(v.begin() + part * n * cols, v.begin() + (part + 1) * n * cols));
   };
   const auto weight_gradient = [&](const Tensor& xs, const Tensor& dys, std::optional<int64_t> shard) {
-    Linear layer(C, O, false);
-    layer.name_modules("fc");
-    layer.initialize(3);
-    GemmFormats f;
-    f.activations = f.errors =
-        std::make_shared<const formats::Format>(formats::Format::parse_text(R"({"type":"mx","element":"fp4_e2m1"})"));
-    f.requantize_backward = true;
-    f.hadamard = true;
-    layer.set_quantization(f);
-    layer.quantizer()->begin_step(1, 0);
+    const std::unique_ptr<Linear> layer = mxfp4_layer(C, O, true);
     if (shard)
       set_batch_shards(formats::ShardReduce{.max = [](std::span<float>) {}, .sum = [](std::span<double>) {},
                                             .shard = *shard, .samples = N / 2});
-    layer(Variable(xs)).backward(dys);
+    (*layer)(Variable(xs)).backward(dys);
     set_batch_shards(std::nullopt);
-    return layer.weight().grad().to_vector();
+    return layer->weight().grad().to_vector();
   };
   const std::vector<float> whole = weight_gradient(x, dy, std::nullopt);
   const std::vector<float> a = weight_gradient(half(x, 0), half(dy, 0), 0), b = weight_gradient(half(x, 1), half(dy, 1), 1);
