@@ -21,6 +21,7 @@ int64_t write_encoded(h5::File& f, const std::string& group, const formats::Enco
   f.set_attr(group, "encoded_shape", json(e.shape).dump());
   f.set_attr(group, "axis", int64_t(e.axis));
   f.set_attr(group, "channel_axis", int64_t(e.channel_axis.value_or(-1)));
+  if (e.block_rows > 1) f.set_attr(group, "block_rows", e.block_rows);
   f.set_attr(group, "bits_per_value", e.format.bits_per_value());
   f.set_attr(group, "bytes", bytes);
   f.set_attr(group, "stored_bits_per_value", e.numel() ? 8.0 * double(bytes) / double(e.numel()) : 0.0);
@@ -56,8 +57,15 @@ formats::Encoded read_encoded(const h5::File& f, const std::string& group, int64
   std::vector<formats::EncodedArray> arrays;
   for (const std::string& a : f.datasets(group))
     arrays.push_back({a, formats::ArrayIndex::packed_codes, f.read(group + "/" + a)});
+  // 2-D blocks (NVFP4 "weight_blocks": "2d"): absent means 1-D.
+  const int64_t block_rows = f.has_attr(group, "block_rows") ? f.attr_int(group, "block_rows") : 1;
+  LPT_CHECK(block_rows == 1 || (block_rows == format.weight_block_rows() && shape.size() >= 2 &&
+                                f.attr_int(group, "axis") == 1),
+            what, ": attribute block_rows ", block_rows, " does not fit format ", format.name(),
+            " (2-D blocks of ", format.weight_block_rows(), " rows along axis 0 of a weight blocked along axis 1)");
   return formats::encoded_from_arrays(format, shape.get<Shape>(), int(f.attr_int(group, "axis")),
-                                      channel < 0 ? std::nullopt : std::optional<int>(int(channel)), arrays, what);
+                                      channel < 0 ? std::nullopt : std::optional<int>(int(channel)), block_rows,
+                                      arrays, what);
 }
 
 }  // namespace lpt

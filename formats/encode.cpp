@@ -16,7 +16,11 @@ int normalize(int axis, int ndim, const char* what) {
 }
 }  // namespace
 
-BufferLayout Encoded::layout() const { return BufferLayout::row_major(shape, axis, channel_axis); }
+BufferLayout Encoded::layout() const {
+  BufferLayout l = BufferLayout::row_major(shape, axis, channel_axis);
+  l.block_rows = block_rows;
+  return l;
+}
 
 Encoded encode(const Tensor& x_in, const Format& f, const QuantizeOptions& o) {
   LPT_CHECK(x_in.dtype() == DType::f32, "encode: tensor '", o.name, "' is ", dtype_name(x_in.dtype()),
@@ -24,7 +28,7 @@ Encoded encode(const Tensor& x_in, const Format& f, const QuantizeOptions& o) {
   const Tensor x = x_in.contiguous();
   std::optional<int> channel;
   if (o.channel_axis) channel = normalize(*o.channel_axis, x.ndim(), "channel axis");
-  Encoded e{f, x.shape(), normalize(o.axis, x.ndim(), "axis"), channel, {}};
+  Encoded e{f, x.shape(), normalize(o.axis, x.ndim(), "axis"), channel, {}, o.block_rows};
   QuantizeOptions k = kernel_options(f, e.layout(), o);
   k.rounding.order = {};  // row-major: memory order is logical order
   e.data = traits_of(f.params()).encode(f.params(), x.data<float>(), e.layout(), k);
@@ -65,6 +69,7 @@ std::vector<EncodedArray> encoded_arrays(const Encoded& e) {
         const int64_t B = t.block_size(e.format.params());
         s = e.shape.empty() ? Shape{1} : e.shape;
         s[size_t(e.axis)] = (s[size_t(e.axis)] + B - 1) / B;
+        if (e.block_rows > 1) s[0] = (s[0] + e.block_rows - 1) / e.block_rows;  // 2-D blocks: axis 0 is outer
         break;
       }
       case ArrayIndex::per_group:
@@ -82,11 +87,12 @@ std::vector<EncodedArray> encoded_arrays(const Encoded& e) {
 }
 
 Encoded encoded_from_arrays(const Format& f, const Shape& shape, int axis, std::optional<int> channel_axis,
-                            const std::vector<EncodedArray>& arrays, const std::string& what) {
+                            int64_t block_rows, const std::vector<EncodedArray>& arrays, const std::string& what) {
   // What encoding a tensor of this shape produces: zeros encode quickly to arrays of the same form.
   QuantizeOptions o;
   o.axis = axis;
   o.channel_axis = channel_axis;
+  o.block_rows = block_rows;
   o.name = what;
   const Encoded model = encode(Tensor::zeros(shape), f, o);
   const std::vector<EncodedArray> expected = encoded_arrays(model);

@@ -20,6 +20,7 @@ struct Encoded {
   int axis = 0;                     // runs (vectors, blocks) go along this logical axis
   std::optional<int> channel_axis;  // scale groups, if any
   EncodedData data;
+  int64_t block_rows = 1;           // 2-D blocks (BufferLayout::block_rows)
 
   int64_t numel() const { return shape_numel(shape); }
   BufferLayout layout() const;  // of the row-major tensor
@@ -41,7 +42,7 @@ std::vector<EncodedArray> encoded_arrays(const Encoded& e);
 // arrays' code_bits and count come from the format). Anything else is an error naming `what`
 // (e.g. "file 'model.h5' tensor 'fc.weight'") and the array.
 Encoded encoded_from_arrays(const Format& f, const Shape& shape, int axis, std::optional<int> channel_axis,
-                            const std::vector<EncodedArray>& arrays, const std::string& what);
+                            int64_t block_rows, const std::vector<EncodedArray>& arrays, const std::string& what);
 
 // Bytes the arrays take (packed codes, scales, exponents).
 int64_t encoded_bytes(const std::vector<EncodedArray>& arrays);

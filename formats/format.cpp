@@ -47,6 +47,11 @@ bool Format::has_codebook() const {
 }
 ScaleTraits Format::scales() const { return traits_of(params_).scales(params_); }
 
+int64_t Format::weight_block_rows() const {
+  const FormatTraits& t = traits_of(params_);
+  return t.weight_block_rows ? t.weight_block_rows(params_) : 1;
+}
+
 Rounding Format::rounding() const {
   return std::visit([](const auto& p) { return p.rounding; }, params_);
 }

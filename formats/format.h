@@ -62,6 +62,8 @@ class Format final : public NumberFormat {
   bool has_codebook() const;
   // How its scales group and what it clips (the trait table's ScaleTraits).
   ScaleTraits scales() const;
+  // Output channels a weight's block spans besides its run: 16 for NVFP4's 2-D weight blocks, else 1.
+  int64_t weight_block_rows() const;
 
   const FormatParams& params() const { return params_; }
   template <class P>

@@ -440,13 +440,30 @@ DType exact_type(const FormatParams&) { return DType::bf16; }
 // amax_t is a clip value that evaluation freezes; values beyond it saturate rather than clip.
 ScaleTraits scales(const FormatParams&) { return {.clip_values = true, .tensor_scale_outside = true}; }
 
-FormatParams parse(const std::string&, JsonFields& f) { return Nvfp4Params{.rounding = parse_rounding(f)}; }
+// A function, not a namespace-scope vector: formats may be parsed during other files' static
+// initialisation.
+const std::vector<std::string>& weight_blocks_choices() {
+  static const std::vector<std::string> choices = {"1d", "2d"};
+  return choices;
+}
 
-json to_json(const FormatParams& fp) { return {{"type", "nvfp4"}, {"rounding", rounding_json(of(fp).rounding)}}; }
+FormatParams parse(const std::string&, JsonFields& f) {
+  return Nvfp4Params{.rounding = parse_rounding(f), .weight_blocks_2d = f.choice("weight_blocks", 0, weight_blocks_choices()) == 1};
+}
 
-std::string name(const FormatParams& fp) { return std::string("nvfp4") + rounding_suffix(of(fp).rounding); }
+json to_json(const FormatParams& fp) {
+  json j{{"type", "nvfp4"}, {"rounding", rounding_json(of(fp).rounding)}};
+  if (of(fp).weight_blocks_2d) j["weight_blocks"] = "2d";
+  return j;
+}
+
+std::string name(const FormatParams& fp) {
+  return std::string("nvfp4") + (of(fp).weight_blocks_2d ? "-w2d" : "") + rounding_suffix(of(fp).rounding);
+}
 
 int64_t block_size(const FormatParams&) { return kNvfp4Block; }
+
+int64_t weight_block_rows(const FormatParams& fp) { return of(fp).weight_blocks_2d ? kNvfp4Block : 1; }
 
 std::vector<EncodedArray> arrays(const FormatParams&, const EncodedData& ed) {
   const Nvfp4Encoded& e = std::get<Nvfp4Encoded>(ed);
@@ -605,7 +622,10 @@ const std::vector<FormatTraits>& format_table() {
        nullptr,
        nvfp4_kind::arrays,
        nvfp4_kind::from_arrays,
-       {R"({"type":"nvfp4"})", R"({"type":"nvfp4","rounding":"stochastic"})"}},
+       {R"({"type":"nvfp4"})", R"({"type":"nvfp4","rounding":"stochastic"})", R"({"type":"nvfp4","weight_blocks":"2d"})"},
+       nullptr,
+       nullptr,
+       nvfp4_kind::weight_block_rows},
   };
   return table;
 }

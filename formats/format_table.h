@@ -60,6 +60,9 @@ struct FormatTraits {
   bool (*has_codebook)(const FormatParams& p) = nullptr;
   std::vector<float> (*quantize_codebook)(const FormatParams& p, const float* x, float* y, uint8_t* codes,
                                           const BufferLayout& l, const QuantizeOptions& o) = nullptr;
+  // How many consecutive output channels a weight's block spans besides its run (BufferLayout::
+  // block_rows): 16 for NVFP4 with "weight_blocks": "2d". Null: 1, blocks along the runs only.
+  int64_t (*weight_block_rows)(const FormatParams& p) = nullptr;
 };
 
 // Rows in FormatParams' order.

@@ -1,5 +1,7 @@
 #include "formats/nvfp4.h"
 
+#include <algorithm>
+#include <bit>
 #include <cmath>
 
 #include "formats/block_kernels.h"
@@ -53,7 +55,53 @@ float tensor_scale_of(const float* x, int64_t n, const QuantizeOptions& o) {
   return st;
 }
 
-int64_t num_blocks(const RunGeometry& g) { return g.outer * detail::blocks_per_run(g, kNvfp4Block) * g.inner; }
+// ---- 2-D blocks ----------------------------------------------------------------------------------
+// Block t = (ot·nb + b)·inner + i covers outer indices [ot·R, ot·R + R), run positions
+// [b·16, b·16 + 16) (both cut at the end: the zero padding changes no maximum) and inner index i.
+struct Block2d {
+  const RunGeometry& g;
+  int64_t R, nb;
+  Block2d(const RunGeometry& geometry, int64_t rows)
+      : g(geometry), R(rows), nb(detail::blocks_per_run(geometry, kNvfp4Block)) {}
+  int64_t count() const { return (g.outer + R - 1) / R * nb * g.inner; }
+  // Calls f(memory position) for every element of block t.
+  template <class F>
+  void each(int64_t t, F f) const {
+    const int64_t i = t % g.inner, b = t / g.inner % nb, ot = t / g.inner / nb;
+    for (int64_t o = ot * R; o < std::min(g.outer, ot * R + R); ++o)
+      for (int64_t k = b * kNvfp4Block; k < std::min(g.len, (b + 1) * kNvfp4Block); ++k) f((o * g.len + k) * g.inner + i);
+  }
+};
+
+// Quantizes every 2-D block with its own s_b; `put(position, element, scale)` stores the result.
+// False when x holds NaN/Inf.
+template <class Put>
+bool quantize_2d(const Nvfp4Ops& ops, const float* x, const RunGeometry& g, int64_t rows, const RoundingContext& r,
+                 Put put) {
+  const Block2d blocks(g, rows);
+  const bool stochastic = r.mode == Rounding::stochastic;
+  const RandomStream stream = r.stream();
+  int ok = 1;
+#pragma omp parallel for schedule(static) reduction(min : ok)
+  for (int64_t t = 0; t < blocks.count(); ++t) {
+    uint32_t m = 0;
+    blocks.each(t, [&](int64_t p) { m = std::max(m, std::bit_cast<uint32_t>(x[p]) & 0x7fffffffu); });
+    if (m >= detail::kNonFinite) {
+      ok = 0;
+      continue;
+    }
+    const Nvfp4Scale s = ops.scale(m);
+    blocks.each(t, [&](int64_t p) {
+      put(p, t, stochastic ? ops.element(x[p], s, stream.uniform(r.counter(p))) : ops.element(x[p], s), s);
+    });
+  }
+  return ok != 0;
+}
+
+int64_t num_blocks(const BufferLayout& l) {
+  return l.block_rows > 1 ? Block2d(l.runs, l.block_rows).count()
+                          : l.runs.outer * detail::blocks_per_run(l.runs, kNvfp4Block) * l.runs.inner;
+}
 
 }  // namespace
 
@@ -68,15 +116,30 @@ float nvfp4_tensor_scale(float amax) {
 
 void nvfp4_quantize(const Nvfp4Params&, const float* x, float* y, const BufferLayout& l, const QuantizeOptions& o) {
   const Nvfp4Ops ops(tensor_scale_of(x, l.numel(), o));
-  if (!detail::quantize_blocks(ops, kNvfp4Block, x, y, l.runs, o.rounding)) check_finite(x, l.numel(), o.name);
+  const bool ok = l.block_rows > 1
+                      ? quantize_2d(ops, x, l.runs, l.block_rows, o.rounding,
+                                    [&](int64_t p, int64_t, float q, Nvfp4Scale s) { y[p] = ops.value(q, s); })
+                      : detail::quantize_blocks(ops, kNvfp4Block, x, y, l.runs, o.rounding);
+  if (!ok) check_finite(x, l.numel(), o.name);
 }
 
 Nvfp4Encoded nvfp4_encode(const Nvfp4Params&, const float* x, const BufferLayout& l, const QuantizeOptions& o) {
   Nvfp4Encoded out;
   out.tensor_scale = tensor_scale_of(x, l.numel(), o);
+  const Nvfp4Ops ops(out.tensor_scale);
   std::vector<uint16_t> codes;
-  if (!detail::encode_blocks(Nvfp4Ops(out.tensor_scale), kNvfp4Block, x, l.runs, o.rounding, codes, out.scales))
-    check_finite(x, l.numel(), o.name);
+  bool ok;
+  if (l.block_rows > 1) {
+    codes.assign(size_t(l.numel()), 0);
+    out.scales.assign(size_t(num_blocks(l)), 0);
+    ok = quantize_2d(ops, x, l.runs, l.block_rows, o.rounding, [&](int64_t p, int64_t t, float q, Nvfp4Scale s) {
+      codes[size_t(p)] = uint16_t(ops.code(q));
+      out.scales[size_t(t)] = ops.stored(s);  // the same for every element of block t
+    });
+  } else {
+    ok = detail::encode_blocks(ops, kNvfp4Block, x, l.runs, o.rounding, codes, out.scales);
+  }
+  if (!ok) check_finite(x, l.numel(), o.name);
   out.elements = detail::pack_codes(codes, 4);
   return out;
 }
@@ -85,11 +148,18 @@ void nvfp4_decode(const Nvfp4Params&, const Nvfp4Encoded& codes, float* y, const
   const RunGeometry& g = l.runs;
   LPT_CHECK(std::isfinite(codes.tensor_scale) && codes.tensor_scale > 0.0f, "nvfp4 decode: tensor scale ",
             codes.tensor_scale, " is not a positive finite number");
-  detail::check_codes(codes.elements, 4, int64_t(codes.scales.size()), num_blocks(g), g, "nvfp4");
+  detail::check_codes(codes.elements, 4, int64_t(codes.scales.size()), num_blocks(l), g, "nvfp4");
   for (const uint8_t b : codes.scales)
     LPT_CHECK(b < 0x7F, "nvfp4 decode: E4M3 block scale byte ", int(b),
               " is not a scale this format writes (negative or NaN)");
-  detail::decode_blocks(Nvfp4Ops(codes.tensor_scale), kNvfp4Block, codes.elements, codes.scales, y, g);
+  const Nvfp4Ops ops(codes.tensor_scale);
+  if (l.block_rows == 1) return detail::decode_blocks(ops, kNvfp4Block, codes.elements, codes.scales, y, g);
+  const Block2d blocks(g, l.block_rows);
+#pragma omp parallel for schedule(static)
+  for (int64_t t = 0; t < blocks.count(); ++t) {
+    const Nvfp4Scale s = ops.from_stored(codes.scales[size_t(t)]);
+    blocks.each(t, [&](int64_t p) { y[p] = ops.value(ops.code_value(load_code(codes.elements, p)), s); });
+  }
 }
 
 }  // namespace lpt::formats

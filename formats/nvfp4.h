@@ -17,6 +17,10 @@ namespace lpt::formats {
 
 struct Nvfp4Params {
   Rounding rounding = Rounding::nearest_even;  // kernels read the mode from QuantizeOptions::rounding
+  // "weight_blocks": "2d": weights take 16×16 blocks (input × output channels), so that the
+  // transposed weight of backward-data is quantized identically; where a caller lays a weight out
+  // so (BufferLayout::block_rows = 16). Activations, errors and depthwise weights keep 1-D blocks.
+  bool weight_blocks_2d = false;
 };
 constexpr int64_t kNvfp4Block = 16;
 
@@ -35,7 +39,8 @@ double bits_per_value(const Nvfp4Params& p);  // 4 + 8/16 (the one fp32 s_t is n
 // divides by zero).
 float nvfp4_tensor_scale(float amax);
 
-// Blocks run along l.runs. x == y is allowed. NaN/Inf in x throws lpt::Error naming o.name;
+// Blocks run along l.runs, and span l.block_rows consecutive outer indices (2-D blocks; then the
+// scales are ordered [outer tile, block, inner]). x == y is allowed. NaN/Inf in x throws lpt::Error naming o.name;
 // o.rounding gives the rounding mode and stochastic rounding's key; stats get amax_t (clip) and
 // s_t (scale); amax_t is o.fixed_clip when set, else combined over o.shards.
 void nvfp4_quantize(const Nvfp4Params& p, const float* x, float* y, const BufferLayout& l, const QuantizeOptions& o);

@@ -77,6 +77,8 @@ void fill_error_stats(const float* x, const float* y, const BufferLayout& l, Qua
 bool has_clip_value(const Format& f) { return f.get<IntParams>() || f.scales().clip_values; }
 
 QuantizeOptions kernel_options(const Format& f, const BufferLayout& l, const QuantizeOptions& o) {
+  LPT_CHECK(l.block_rows == 1 || l.block_rows == f.weight_block_rows(), "tensor '", o.name, "': format ", f.name(),
+            " has no 2-D blocks of ", l.block_rows, " rows");
   LPT_CHECK(has_clip_value(f) || o.fixed_clip.empty(), "tensor '", o.name, "': format ", f.name(),
             " has no clip value to freeze");
   LPT_CHECK(f.get<IntParams>() || o.warm_start.empty(), "tensor '", o.name, "': format ", f.name(),

@@ -20,6 +20,11 @@ struct BufferLayout {
   RunGeometry runs;
   RunGeometry groups;
   bool has_channel_axis = false;
+  // 2-D blocks (NVFP4's "weight_blocks": "2d"): a block also spans this many consecutive outer
+  // indices of the runs, zero-padded at the end: 16×16 tiles of a weight whose runs go along its
+  // input channels and whose outer index is its output channel (layers/quant/gemm_layouts.h says
+  // where). 1: blocks along the runs only. Only a format whose weight_block_rows() it is takes it.
+  int64_t block_rows = 1;
 
   int64_t numel() const { return runs.numel(); }
   int64_t num_groups() const { return groups.len; }
@@ -52,6 +57,7 @@ struct QuantizeStats {
 
 struct QuantizeOptions {
   int axis = -1;                    // logical axis the runs (vectors, blocks) go along
+  int64_t block_rows = 1;           // encode(): BufferLayout::block_rows of the row-major tensor (axis 0 outer)
   std::optional<int> channel_axis;  // per-channel scales / two-level γ per index of this axis
   std::string name = "tensor";      // named in every error
   RoundingContext rounding;         // stochastic rounding's key; the format's `rounding` sets the mode

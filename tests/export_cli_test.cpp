@@ -37,6 +37,7 @@ class ExportCli : public ::testing::Test {
           {"match": "layer2.0.*", "weights": {"type": "mx", "element": "fp4_e2m1"}},
           {"match": "layer2.1.*", "weights": {"type": "lns", "granularity": "channel"}},
           {"match": "layer3.1.*", "weights": {"type": "int", "bits": 4, "granularity": "channel", "clipping": "octav"}},
+          {"match": "layer3.2.*", "weights": {"type": "nvfp4", "weight_blocks": "2d"}},
           {"match": "fc", "weights": {"type": "int", "bits": 8}}
         ]
       }
@@ -58,6 +59,8 @@ TEST_F(ExportCli, EvaluatingTheExportAloneReproducesTheCheckpointsLogitsBitForBi
   ASSERT_NE(row, std::string::npos) << ex.output;
   EXPECT_NE(ex.output.substr(row, ex.output.find('\n', row) - row).find(" int4-pv16-s4 "), std::string::npos) << ex.output;
   EXPECT_NE(ex.output.find("in fp32"), std::string::npos) << ex.output;
+  // NVFP4's 2-D weight blocks are recorded with the codes.
+  EXPECT_EQ(h5::File::open_read(path("model.h5")).attr_int("model/layer3.2.conv1.weight", "block_rows"), 16);
   // The run directory can go: the export holds the architecture, config, weights and clip values.
   const testing::CliRun from_ckpt = run_lpt("eval " + path("run") + " --logits " + path("ckpt_logits.h5"));
   ASSERT_EQ(from_ckpt.status, 0) << from_ckpt.output;

@@ -102,7 +102,7 @@ TEST(FormatEncode, EveryFormatRoundTripsThroughItsArrays) {
       std::vector<EncodedArray> arrays = encoded_arrays(e);
       std::reverse(arrays.begin(), arrays.end());
       for (EncodedArray& a : arrays) a.code_bits = 0, a.count = 0;  // as read from a file: bare arrays
-      const Encoded back = encoded_from_arrays(f, e.shape, e.axis, e.channel_axis, arrays, "t");
+      const Encoded back = encoded_from_arrays(f, e.shape, e.axis, e.channel_axis, e.block_rows, arrays, "t");
       const Tensor q = quantize(x, f, o), d = decode(back);
       EXPECT_TRUE(testing::bitwise_equal(d, q)) << json;
       // Both carry the fp32 tensor scale a GEMM factors out (SPEC §9), or 1 where there is none.
@@ -120,7 +120,7 @@ TEST(FormatEncode, ArraysThatDoNotFitTheFormatAreRejectedByName) {
   const Encoded e = encode(x, f, o);
   const std::vector<EncodedArray> good = encoded_arrays(e);
   const auto error = [&](std::vector<EncodedArray> a) {
-    return lpt::testing::error_of([&] { encoded_from_arrays(f, e.shape, e.axis, e.channel_axis, a, "tensor 'fc.weight'"); });
+    return lpt::testing::error_of([&] { encoded_from_arrays(f, e.shape, e.axis, e.channel_axis, e.block_rows, a, "tensor 'fc.weight'"); });
   };
   std::vector<EncodedArray> missing = good;
   missing.pop_back();

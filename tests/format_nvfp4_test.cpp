@@ -8,10 +8,12 @@
 #include <vector>
 
 #include "core/bf16.h"
+#include "formats/encode.h"
 #include "formats/format.h"
 #include "formats/nvfp4.h"
 #include "formats/quantize.h"
 #include "tests/support/format_kernel_testing.h"
+#include "tests/support/gradcheck.h"
 
 namespace lpt::formats {
 namespace {
@@ -144,6 +146,72 @@ TEST(FormatNvfp4, ErrorsNameTheTensor) {
   o.name = "layer3.fc/weights";
   EXPECT_TRUE(throws_naming([&] { quantize({1, NAN, 2}, o); }, "layer3.fc/weights"));
   EXPECT_TRUE(throws_naming([&] { Format::parse_text(R"({"type":"nvfp4","block_size":32})"); }, "block_size"));
+}
+
+// ---- 2-D weight blocks ("weight_blocks": "2d", SPEC §1.4) ----
+
+// A weight [O, C] laid out as the forward GEMM reads it (runs along C, outer index O) with 16×16
+// blocks.
+BufferLayout weight_2d(int64_t O, int64_t C) {
+  BufferLayout l = BufferLayout::row_major({O, C}, 1, std::nullopt);
+  l.block_rows = kNvfp4Block;
+  return l;
+}
+
+Format nvfp4_w2d() { return Format::parse_text(R"({"type":"nvfp4","weight_blocks":"2d"})"); }
+
+// One large value sets the scale of its whole 16×16 block, not only of its row's 16 values.
+// amax_t = 2688 (s_t = 1): the block holding it gets s_b = E4M3(2688/6) = 448, where 1.0 / 448
+// rounds to 0; a block of ones gets s_b = E4M3(1/6) = 0.171875 and 1/0.171875 = 5.8 → 6, value
+// 1.03125. 1-D blocks give the other rows of that block their own scale (1.03125).
+TEST(FormatNvfp4, TwoDimensionalWeightBlocksShareOneScalePerTile) {
+  const int64_t O = 16, C = 32;
+  std::vector<float> w(size_t(O * C), 1.0f);
+  w[0] = 2688.0f;
+  std::vector<float> y2(w.size()), y1(w.size());
+  formats::quantize(nvfp4_w2d(), w.data(), y2.data(), weight_2d(O, C), nearest());
+  formats::quantize(nvfp4_w2d(), w.data(), y1.data(), BufferLayout::row_major({O, C}, 1, std::nullopt), nearest());
+  EXPECT_EQ(y2[0], 2688.0f);
+  EXPECT_EQ(y1[0], 2688.0f);
+  for (int64_t o = 0; o < O; ++o)
+    for (int64_t c = 0; c < C; ++c) {
+      if (o == 0 && c == 0) continue;
+      const size_t i = size_t(o * C + c);
+      EXPECT_EQ(y2[i], c < 16 ? 0.0f : 1.03125f) << o << "," << c;
+      EXPECT_EQ(y1[i], o == 0 && c < 16 ? 0.0f : 1.03125f) << o << "," << c;
+    }
+}
+
+// The point of 2-D blocks: wᵀ (as backward-data multiplies it) is quantized exactly as the
+// transpose of w, including partial tiles (40 × 24 is no multiple of 16); encode and decode keep
+// the blocking (scales [ceil(O/16), ceil(C/16)]).
+TEST(FormatNvfp4, TwoDimensionalBlocksQuantizeTheTransposeIdentically) {
+  const int64_t O = 40, C = 24;
+  const std::vector<float> w = lpt::testing::random_tensor({O, C}, 3, -2.0f, 2.0f).to_vector();
+  std::vector<float> wt(w.size());
+  for (int64_t o = 0; o < O; ++o)
+    for (int64_t c = 0; c < C; ++c) wt[size_t(c * O + o)] = w[size_t(o * C + c)];
+  std::vector<float> q(w.size()), qt(w.size());
+  formats::quantize(nvfp4_w2d(), w.data(), q.data(), weight_2d(O, C), nearest());
+  formats::quantize(nvfp4_w2d(), wt.data(), qt.data(), weight_2d(C, O), nearest());
+  for (int64_t o = 0; o < O; ++o)
+    for (int64_t c = 0; c < C; ++c) ASSERT_EQ(qt[size_t(c * O + o)], q[size_t(o * C + c)]) << o << "," << c;
+
+  QuantizeOptions o = nearest();
+  o.axis = 1;
+  o.block_rows = kNvfp4Block;
+  const Encoded e = encode(Tensor::from_vector({O, C}, w), nvfp4_w2d(), o);
+  EXPECT_EQ(decode(e).to_vector(), q);
+  for (const EncodedArray& a : encoded_arrays(e))
+    if (a.name == "scales") EXPECT_EQ(a.data.shape(), (Shape{3, 2}));
+  const Encoded back = encoded_from_arrays(nvfp4_w2d(), e.shape, e.axis, e.channel_axis, e.block_rows,
+                                           encoded_arrays(e), "w");
+  EXPECT_EQ(decode(back).to_vector(), q);
+  // A format without 2-D blocks refuses a 2-D layout.
+  std::vector<float> y(w.size());
+  EXPECT_THROW(formats::quantize(Format::parse_text(R"({"type":"nvfp4"})"), w.data(), y.data(), weight_2d(O, C),
+                                 nearest()),
+               Error);
 }
 
 }  // namespace

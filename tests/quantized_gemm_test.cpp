@@ -446,5 +446,35 @@ TEST(QuantizedGemm, PerGemmFormatsQuantizeEachBackwardOperandAlongItsOwnAxis) {
   EXPECT_EQ(macs[2].count(x_weights->name() + "×" + dy_weights->name()), 1u);
 }
 
+// NVFP4's 2-D weight blocks: re-quantizing w for backward-data (requantize_backward) gives the
+// forward-quantized w back bit for bit, so dx is the same either way; with 1-D blocks it is not.
+// Depthwise weights keep 1-D blocks along kh·kw.
+TEST(QuantizedGemm, TwoDimensionalWeightBlocksQuantizeTheBackwardDataWeightAsTheForwardOne) {
+  const Tensor x = random_tensor({8, 40}, 31), dy = random_tensor({8, 24}, 32);
+  for (const char* json : {R"({"type":"nvfp4","weight_blocks":"2d"})", R"({"type":"nvfp4"})"}) {
+    SCOPED_TRACE(json);
+    std::vector<float> dx[2];
+    for (const bool requantize : {false, true}) {
+      Linear layer(40, 24, false);
+      layer.name_modules("fc");
+      layer.initialize(5);
+      GemmFormats f;
+      f.weights = fmt(json);
+      f.requantize_backward = requantize;
+      layer.set_quantization(f);
+      Variable xv(x, true);
+      layer(xv).backward(dy);
+      dx[requantize] = xv.grad().to_vector();
+    }
+    if (std::string(json).find("2d") != std::string::npos)
+      EXPECT_EQ(dx[0], dx[1]);
+    else
+      EXPECT_NE(dx[0], dx[1]);
+  }
+  GemmGeometry depthwise;
+  depthwise.C = depthwise.O = depthwise.groups = 8, depthwise.KH = depthwise.KW = 3;
+  EXPECT_EQ(forward_w_layout(depthwise, *fmt(R"({"type":"nvfp4","weight_blocks":"2d"})")).block_rows, 1);
+}
+
 }  // namespace
 }  // namespace lpt

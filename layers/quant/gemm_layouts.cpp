@@ -32,7 +32,9 @@ BufferLayout forward_w_layout(const GemmGeometry& g, const formats::Format& f) {
   const int64_t ci = g.cin_per_group(), k = g.KH * g.KW;
   const RunGeometry per_o{1, g.O, ci * k};
   if (ci == 1) return weight_layout({g.O, k, 1}, per_o, f);  // depthwise: along kh·kw
-  return weight_layout({g.O, ci, k}, per_o, f);
+  BufferLayout l = weight_layout({g.O, ci, k}, per_o, f);
+  l.block_rows = f.weight_block_rows();  // 2-D blocks: 16 output channels × 16 input channels
+  return l;
 }
 
 BufferLayout data_dy_layout(const GemmGeometry& g) { return rows_layout(g.N * g.Ho * g.Wo, g.O, g.cout_per_group()); }
@@ -40,6 +42,8 @@ BufferLayout data_dy_layout(const GemmGeometry& g) { return rows_layout(g.N * g.
 BufferLayout data_w_layout(const GemmGeometry& g, const formats::Format& f) {
   const int64_t ci = g.cin_per_group(), co = g.cout_per_group(), k = g.KH * g.KW;
   if (co == 1) return weight_layout({g.O, k, 1}, {1, g.O, k}, f);  // depthwise: along kh·kw, γ per channel
+  // 2-D blocks cover C_out as well as C_in: the forward blocking quantizes wᵀ identically.
+  if (ci > 1 && f.weight_block_rows() > 1) return forward_w_layout(g, f);
   return weight_layout({g.groups, co, ci * k}, {g.O, ci, k}, f);    // along C_out in the group, γ per i
 }
 

@@ -30,6 +30,9 @@ struct GemmGeometry {
 // and keep x's C_in blocking.
 formats::BufferLayout forward_x_layout(const GemmGeometry& g);
 formats::BufferLayout forward_w_layout(const GemmGeometry& g, const formats::Format& f);
+// NVFP4's 2-D weight blocks (Format::weight_block_rows() > 1) tile the forward weight layout 16
+// output channels × 16 input channels; backward-data then uses that same layout (the tiles of wᵀ
+// are the tiles of w). Depthwise weights keep 1-D blocks along kh·kw.
 // Backward-data dx = dy ⊛ wᵀ: dy along C_out per (n,h,w); w along C_out per (i,kh,kw), γ per i.
 formats::BufferLayout data_dy_layout(const GemmGeometry& g);
 formats::BufferLayout data_w_layout(const GemmGeometry& g, const formats::Format& f);

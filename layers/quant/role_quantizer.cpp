@@ -124,14 +124,15 @@ formats::QuantizeOptions RoleQuantizer::options(const Tensor& x, int64_t groups,
   return o;
 }
 
-formats::Encoded RoleQuantizer::encode(const Tensor& x, int axis, std::optional<int> channel_axis, ClipMode mode,
-                                       uint64_t seed, uint64_t step) const {
+formats::Encoded RoleQuantizer::encode(const Tensor& x, int axis, std::optional<int> channel_axis, int64_t block_rows,
+                                       ClipMode mode, uint64_t seed, uint64_t step) const {
   LPT_CHECK(format_, "quantizer '", name_, "' has no format");
   const Tensor c = x.contiguous();
   formats::QuantizeOptions o =
       options(c, formats::BufferLayout::row_major(c.shape(), axis, channel_axis).num_groups(), mode, seed, step);
   o.axis = axis;
   o.channel_axis = channel_axis;
+  o.block_rows = block_rows;
   return formats::encode(c, *format_, o);
 }
 

@@ -61,11 +61,12 @@ class RoleQuantizer {
   QuantizedTensor apply(const Tensor& x, const formats::BufferLayout& l, ClipMode mode, uint64_t seed, uint64_t step,
                         bool collect, bool int8 = false, bool values = true, bool codebook = false);
 
-  // The codes and scales of what apply() gives for a row-major tensor with runs along `axis` and
-  // channel groups along `channel_axis`, in `mode` (export: evaluate); decode() of the result
-  // equals apply()'s value bit for bit. Does not change the recorded state.
-  formats::Encoded encode(const Tensor& x, int axis, std::optional<int> channel_axis, ClipMode mode, uint64_t seed,
-                          uint64_t step) const;
+  // The codes and scales of what apply() gives for a row-major tensor with runs along `axis`,
+  // channel groups along `channel_axis` and 2-D blocks of `block_rows` (BufferLayout::block_rows),
+  // in `mode` (export: evaluate); decode() of the result equals apply()'s value bit for bit. Does
+  // not change the recorded state.
+  formats::Encoded encode(const Tensor& x, int axis, std::optional<int> channel_axis, int64_t block_rows,
+                          ClipMode mode, uint64_t seed, uint64_t step) const;
 
   const std::optional<formats::QuantizeStats>& last_stats() const { return stats_; }
   void clear_stats() { stats_.reset(); }
