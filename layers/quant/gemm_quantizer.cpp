@@ -262,9 +262,9 @@ formats::Encoded GemmQuantizer::encode_weight_shaped(const RoleQuantizer& role, 
   const formats::Format& f = *role.format();
   const Tensor view = g.cin_per_group() == 1 ? x.contiguous().view({g.O, g.KH * g.KW}) : x.contiguous();
   const std::optional<int> channel_axis = f.scales().channel_groups ? std::optional<int>(0) : std::nullopt;
-  const int64_t block_rows = g.cin_per_group() == 1 ? 1 : f.weight_block_rows();
-  formats::Encoded e = role.encode(view, 1, channel_axis, block_rows, m, seed_, step_);
-  LPT_CHECK(e.layout() == forward_w_layout(g, f), "layer '", layer_, "': the encoding of '", role.name(),
+  const BufferLayout forward = forward_w_layout(g, f);  // its 2-D blocks, if any, are the encoding's
+  formats::Encoded e = role.encode(view, 1, channel_axis, forward.block_rows, m, seed_, step_);
+  LPT_CHECK(e.layout() == forward, "layer '", layer_, "': the encoding of '", role.name(),
             "' is blocked otherwise than the forward GEMM's weights");
   return e;
 }
